@@ -1,0 +1,56 @@
+# The single entry point: `make run` (the service, locally) and `make test` (the whole suite).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_VERSION := $(shell cat .python-version)
+# pyenv keeps 3.13 installed but not active on these machines; fall back to whatever python3.13 is on PATH.
+PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_VERSION)/bin/python3.13) $(shell command -v python3.13))
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+# sam build looks for python3.13 on PATH; the project venv provides it.
+SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+REGION ?= us-east-1
+
+.PHONY: help install lint build test unit run bench clean
+help:
+	@echo "make run    start the whole service on 127.0.0.1 (PORT=3000), no AWS account needed"
+	@echo "make test   set everything up and run the whole suite (ruff, cfn-lint, sam validate/build, pytest)"
+	@echo "make bench  cold-import and overhead benchmarks"
+
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
+	@test -n "$(PYTHON)" || { echo "python$(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	touch $@
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --region $(REGION)
+
+build: install
+	$(SAM) build --region $(REGION)
+
+test: lint build
+	$(VENV)/bin/pytest
+
+unit: $(VENV)/.installed
+	$(VENV)/bin/pytest tests/unit
+
+run: $(VENV)/.installed
+	$(PY) -m local.run
+
+bench: $(VENV)/.installed
+	$(PY) -m bench
+
+clean:
+	rm -rf .aws-sam $(VENV) $(SAM_VENV)

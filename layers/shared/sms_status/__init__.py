@@ -1,0 +1,1 @@
+"""Normalized SMS delivery status: the shared layer (model, mappings, provider clients, API glue)."""

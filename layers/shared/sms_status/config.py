@@ -1,0 +1,119 @@
+"""Configuration: read from the environment once per cold start, into frozen values.
+
+Deep code receives these values; it never reads `os.environ` itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .http import HttpSettings
+from .model import Provider
+
+DEFAULT_BASE_URLS = {
+    Provider.OPENMARKET: "https://smsc.openmarket.com",
+    Provider.WOOXY: "https://api.wooxy.com",
+    Provider.WWT: "https://api.wwt.world",
+}
+# OpenMarket's format is [DevelopmentEnvironment]/SMS/[Version0.0.0], at most 60 characters.
+DEFAULT_USER_AGENT = "SmsStatus/SMS/1.0.0"
+# WWT is a white-label of BSG, whose v1 API authenticates with this header (PROVIDERS.md section 3).
+DEFAULT_WWT_AUTH_HEADER = "X-API-KEY"
+
+
+class ConfigError(ValueError):
+    """A missing or invalid setting; the message names the environment variable."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_base_url(url: str, name: str) -> str:
+    """scheme://host[:port], no path: the documented paths are appended. `http` only for loopback."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"{name} must look like https://host[:port], got {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"{name} must be scheme, host and optional port only (no path, query or credentials)")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(f"{name}: plain http is accepted only for loopback addresses; use https")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"{name} has an invalid port") from exc
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    provider: Provider
+    base_url: str
+    secret_name: str
+    http: HttpSettings = field(default_factory=HttpSettings)
+    secret_max_age: int = 300  # seconds a fetched secret is reused before Secrets Manager is asked again
+    fan_out: int = 10  # concurrent provider requests for one batch call (OpenMarket and WWT)
+    openmarket_user_agent: str = DEFAULT_USER_AGENT
+    wwt_auth_header: str = DEFAULT_WWT_AUTH_HEADER
+
+    @classmethod
+    def from_env(cls, provider: Provider, env: Mapping[str, str] | None = None) -> ProviderConfig:
+        env = os.environ if env is None else env
+        prefix = provider.name  # OPENMARKET, WOOXY, WWT
+        base_url = validate_base_url(env.get(f"{prefix}_BASE_URL") or DEFAULT_BASE_URLS[provider], f"{prefix}_BASE_URL")
+        secret_name = env.get(f"{prefix}_SECRET_NAME", "").strip()
+        if not secret_name:
+            raise ConfigError(f"{prefix}_SECRET_NAME is not set")
+        http = HttpSettings(
+            connect_timeout=_float(env, "PROVIDER_CONNECT_TIMEOUT", 3.0),
+            read_timeout=_float(env, "PROVIDER_READ_TIMEOUT", 10.0),
+            retries=_int(env, "PROVIDER_RETRIES", 2),
+        )
+        user_agent = env.get("OPENMARKET_USER_AGENT") or DEFAULT_USER_AGENT
+        if len(user_agent) > 60:
+            raise ConfigError("OPENMARKET_USER_AGENT is limited to 60 characters by OpenMarket")
+        return cls(
+            provider=provider,
+            base_url=base_url,
+            secret_name=secret_name,
+            http=http,
+            secret_max_age=_int(env, "SECRET_MAX_AGE", 300, minimum=1),
+            fan_out=_int(env, "FAN_OUT", 10, minimum=1),
+            openmarket_user_agent=user_agent,
+            wwt_auth_header=env.get("WWT_AUTH_HEADER") or DEFAULT_WWT_AUTH_HEADER,
+        )
