@@ -35,9 +35,7 @@ class Fault(StrEnum):
 
 ENTITY_BOMB_BODY = (
     b'<?xml version="1.0"?>\n<!DOCTYPE lolz [\n<!ENTITY lol "lol">\n'
-    + b"".join(
-        f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n'.encode() for i in range(1, 10)
-    )
+    + b"".join(f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n'.encode() for i in range(1, 10))
     + b']>\n<response version="3.0" protocol="wmp" type="query"><error code="0" description="&lol9;"/></response>\n'
 )
 EXTERNAL_ENTITY_BODY = (

@@ -19,8 +19,11 @@ import urllib3
 from urllib3.exceptions import (
     HTTPError,
     MaxRetryError,
+    NewConnectionError,
     ProtocolError,
     ReadTimeoutError,
+)
+from urllib3.exceptions import (
     TimeoutError as Urllib3TimeoutError,
 )
 from urllib3.util.retry import Retry
@@ -58,7 +61,7 @@ class HttpResponse:
 class _Retry(Retry):
     """urllib3's Retry, except that a read timeout is final (see the module docstring)."""
 
-    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # noqa: ANN001
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
         if isinstance(error, ReadTimeoutError):
             raise error
         return super().increment(method, url, response, error, _pool, _stacktrace)
@@ -132,13 +135,16 @@ class HttpClient:
             raise self._connection_error(exc) from exc
 
         if len(data) > settings.max_body_bytes:
-            raise ProviderError(self.provider, f"{self.provider} answered with a body over {settings.max_body_bytes} bytes", http_status=response.status)
+            raise ProviderError(
+                self.provider, f"{self.provider} answered with a body over {settings.max_body_bytes} bytes", http_status=response.status
+            )
         if response.status in RETRY_STATUSES:
             raise ProviderUnavailable(self.provider, f"{self.provider} answered HTTP {response.status}", http_status=response.status)
         return HttpResponse(response.status, {k.lower(): v for k, v in response.headers.items()}, data)
 
     def _connection_error(self, reason: BaseException | None) -> Exception:
-        if isinstance(reason, Urllib3TimeoutError):
+        # NewConnectionError subclasses ConnectTimeoutError for history's sake: a refusal is not a timeout.
+        if isinstance(reason, Urllib3TimeoutError) and not isinstance(reason, NewConnectionError):
             return ProviderTimeout(self.provider, f"{self.provider} did not answer in time ({type(reason).__name__})")
         if isinstance(reason, ProtocolError):
             return ProviderUnavailable(self.provider, f"connection to {self.provider} was broken")

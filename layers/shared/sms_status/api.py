@@ -1,0 +1,116 @@
+"""The HTTP API (DESIGN.md "HTTP API"): the routes of each provider on the Powertools REST resolver.
+
+This is also the one place where domain errors become the pinned error JSON and status codes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+
+from .errors import InvalidRequest, ServiceError
+from .lookup import MAX_BATCH, Kind
+from .model import Provider, Report, Status
+from .observability import count_lookups, logger
+from .services import service_for
+
+# The routes each provider's function serves, in OpenAPI path syntax (api/openapi.yaml must match: tested).
+ROUTES: dict[Provider, tuple[tuple[str, str], ...]] = {
+    Provider.OPENMARKET: (("GET", "/openmarket/messages/{ticketId}"), ("POST", "/openmarket/status")),
+    Provider.WOOXY: (("GET", "/wooxy/messages/{id}"), ("POST", "/wooxy/status")),
+    Provider.WWT: (("GET", "/wwt/messages/{id}"), ("GET", "/wwt/references/{reference}"), ("POST", "/wwt/status")),
+}
+# What a POST /{provider}/status body may carry: {"ids": [...]}, and for WWT {"references": [...]}.
+BATCH_KEYS: dict[Provider, dict[str, Kind]] = {
+    Provider.OPENMARKET: {"ids": "id"},
+    Provider.WOOXY: {"ids": "id"},
+    Provider.WWT: {"ids": "id", "references": "reference"},
+}
+
+
+def json_response(status: int, body: dict[str, Any]) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def report_response(report: Report) -> Response:
+    """Single-id routes: 200 with the report, or 404 with the `not_found` report."""
+    return json_response(404 if report.status is Status.NOT_FOUND else 200, report.to_dict())
+
+
+def batch_response(provider: Provider, reports: list[Report]) -> dict[str, Any]:
+    return {"provider": str(provider), "results": [report.to_dict() for report in reports]}
+
+
+def parse_batch(raw_body: str | None, provider: Provider) -> tuple[Kind, list[str]]:
+    """Validate a batch body; every problem is a clear 400 naming the field."""
+    allowed = BATCH_KEYS[provider]
+    expected = " or ".join(f'{{"{key}": [...]}}' for key in allowed)
+    try:
+        body = json.loads(raw_body or "")
+    except ValueError as exc:
+        raise InvalidRequest(f"the body must be JSON: {expected}") from exc
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"the body must be a JSON object: {expected}")
+    unknown = sorted(set(body) - set(allowed))
+    present = [key for key in allowed if key in body]
+    if unknown:
+        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}; expected {expected}")
+    if len(present) != 1:
+        raise InvalidRequest(f"the body must hold exactly one of: {expected}")
+    field = present[0]
+    keys = body[field]
+    if not isinstance(keys, list) or not keys:
+        raise InvalidRequest(f"{field} must be a non-empty array of strings")
+    if len(keys) > MAX_BATCH:
+        raise InvalidRequest(f"at most {MAX_BATCH} {field} per request, got {len(keys)}", {"max": MAX_BATCH, "count": len(keys)})
+    bad = [index for index, key in enumerate(keys) if not isinstance(key, str) or not key.strip()]
+    if bad:
+        raise InvalidRequest(f"{field} must be non-empty strings (bad positions: {bad[:10]})", {"positions": bad})
+    return allowed[field], keys
+
+
+def create_app(provider: Provider) -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver()
+
+    def lookup(keys: list[str], kind: Kind) -> list[Report]:
+        reports = service_for(provider).lookup(keys, kind)
+        count_lookups(str(provider), (str(report.status) for report in reports))
+        logger.info("lookup answered", extra={"provider": str(provider), "kind": kind, "count": len(reports)})
+        return reports
+
+    def single(kind: Kind):
+        def route(**path_params: str) -> Response:  # one path parameter, named as in the OpenAPI path
+            (key,) = path_params.values()
+            return report_response(lookup([key], kind)[0])
+
+        return route
+
+    def batch() -> dict[str, Any]:
+        kind, keys = parse_batch(app.current_event.decoded_body, provider)
+        return batch_response(provider, lookup(keys, kind))
+
+    for method, path in ROUTES[provider]:
+        rule = path.replace("{", "<").replace("}", ">")
+        if method == "POST":
+            app.route(rule, method)(batch)
+        else:
+            app.route(rule, method)(single("reference" if "/references/" in path else "id"))
+
+    @app.exception_handler(ServiceError)
+    def service_error(error: ServiceError) -> Response:
+        log = logger.error if error.http_status >= 500 and not error.code.startswith("provider") else logger.warning
+        log("request failed", extra={"error_code": error.code, "http_status": error.http_status, "reason": error.message})
+        return json_response(error.http_status, error.to_body())
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response:
+        logger.exception("unexpected error")
+        return json_response(500, ServiceError("internal error").to_body())
+
+    @app.not_found
+    def no_route(error: Exception) -> Response:
+        return json_response(404, InvalidRequest(f"no route {app.current_event.http_method} {app.current_event.path}").to_body())
+
+    return app

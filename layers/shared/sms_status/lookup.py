@@ -1,0 +1,103 @@
+"""Looking up many messages at one provider: the one piece the API, the queue path and the state machine share.
+
+- Ids are collapsed to distinct values, request order kept, and validated before any provider request.
+- Credentials come from a SecretSource; when the provider refuses them, the secret is read again once
+  (it may have been rotated) and the whole lookup is tried again.
+- OpenMarket and WWT answer one message per request: a batch fans out over a bounded thread pool.
+  Wooxy takes up to 100 ids per request: its client batches instead.
+- In a batch, a provider failure for one id becomes an error report for that id (status `unknown`,
+  not final, the error under `details.error`) so one bad answer does not lose the others; when every id
+  failed the same way, the error itself is raised (the caller gets 503/504 rather than a page of errors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from .credentials import SecretSource
+from .errors import CredentialsError, InvalidRequest, ProviderAuthError, ProviderTimeout, ProviderUnavailable, ServiceError
+from .model import Provider, ProviderStatus, Report, Status
+
+Kind = Literal["id", "reference"]
+MAX_BATCH = 100  # ids per HTTP batch call (pinned): also Wooxy's per-request limit
+MAX_KEY_LENGTH = 128
+
+
+def distinct(keys: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(keys))
+
+
+def error_report(provider: Provider, key: str, error: ServiceError) -> Report:
+    """A report that says the lookup of this one id failed, and how (kept apart from what the message did)."""
+    return Report(
+        provider=provider,
+        id=key,
+        status=Status.UNKNOWN,
+        final=False,
+        retryable=isinstance(error, ProviderTimeout | ProviderUnavailable),
+        provider_status=ProviderStatus(getattr(error, "provider_code", None) or error.code, error.message),
+        details={"error": error.to_body()["error"]},
+    )
+
+
+class StatusService:
+    """One provider's lookups. Subclasses say how to call their client; everything else is shared."""
+
+    provider: Provider
+    kinds: frozenset[str] = frozenset({"id"})
+
+    def __init__(self, secrets: SecretSource[Any], make_client: Callable[[Any], Any], fan_out: int = 10) -> None:
+        self.secrets = secrets
+        self.make_client = make_client
+        self.fan_out = fan_out
+
+    # ---- what subclasses provide ------------------------------------------------------------------
+    def validate(self, key: str, kind: Kind) -> None:
+        """Raise InvalidRequest for a key the provider cannot have; called before any request."""
+
+    def fetch_one(self, client: Any, key: str, kind: Kind) -> Report:
+        raise NotImplementedError
+
+    def fetch(self, client: Any, keys: list[str], kind: Kind) -> list[Report]:
+        """Default: one request per key, at most `fan_out` at a time."""
+        if len(keys) == 1:
+            return [self.fetch_one(client, keys[0], kind)]
+
+        def attempt(key: str) -> Report | ServiceError:
+            try:
+                return self.fetch_one(client, key, kind)
+            except CredentialsError:
+                raise  # the whole batch is retried with a fresh secret, or fails as one
+            except ServiceError as error:
+                return error
+
+        with ThreadPoolExecutor(max_workers=min(self.fan_out, len(keys)), thread_name_prefix=f"{self.provider}-lookup") as pool:
+            outcomes = list(pool.map(attempt, keys))
+        errors = [o for o in outcomes if isinstance(o, ServiceError)]
+        if errors and len(errors) == len(outcomes) and len({type(e) for e in errors}) == 1:
+            raise errors[0]
+        return [o if isinstance(o, Report) else error_report(self.provider, key, o) for key, o in zip(keys, outcomes, strict=True)]
+
+    # ---- the entry points --------------------------------------------------------------------------
+    def lookup(self, keys: Sequence[str], kind: Kind = "id") -> list[Report]:
+        """One report per distinct key, in the order given."""
+        if kind not in self.kinds:
+            raise InvalidRequest(f"{self.provider} messages cannot be looked up by {kind}")
+        keys = distinct(keys)
+        for key in keys:
+            if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+                raise InvalidRequest(f"each {kind} must be a non-empty string of at most {MAX_KEY_LENGTH} characters")
+            self.validate(key, kind)
+        return self._with_rotation(lambda client: self.fetch(client, keys, kind))
+
+    def lookup_one(self, key: str, kind: Kind = "id") -> Report:
+        return self.lookup([key], kind)[0]
+
+    def _with_rotation[R](self, call: Callable[[Any], R]) -> R:
+        try:
+            return call(self.make_client(self.secrets.get()))
+        except ProviderAuthError:
+            # The secret may have been rotated since we cached it: read it again, once.
+            return call(self.make_client(self.secrets.get(refresh=True)))

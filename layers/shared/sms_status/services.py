@@ -1,0 +1,92 @@
+"""Each provider's StatusService, and the one cached instance per provider that a Lambda container uses.
+
+Provider modules are imported only when their service is built, so each function loads only its own
+provider's code (and only OpenMarket's pulls in the XML parser).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from .config import ConfigError, ProviderConfig
+from .credentials import SecretSource
+from .errors import ServiceError
+from .http import HttpClient
+from .lookup import Kind, StatusService
+from .model import Provider, Report
+
+
+class OpenMarketService(StatusService):
+    provider = Provider.OPENMARKET
+
+    def validate(self, key: str, kind: Kind) -> None:
+        from .providers.openmarket import validate_ticket_id
+
+        validate_ticket_id(key)
+
+    def fetch_one(self, client: Any, key: str, kind: Kind) -> Report:
+        return client.status(key)
+
+
+class WooxyService(StatusService):
+    provider = Provider.WOOXY
+
+    def fetch(self, client: Any, keys: list[str], kind: Kind) -> list[Report]:
+        return client.statuses(keys)  # up to 100 ids per request, chunks one after another
+
+
+class WwtService(StatusService):
+    provider = Provider.WWT
+    kinds = frozenset({"id", "reference"})
+
+    def validate(self, key: str, kind: Kind) -> None:
+        from .providers.wwt import validate_id, validate_reference
+
+        (validate_id if kind == "id" else validate_reference)(key)
+
+    def fetch_one(self, client: Any, key: str, kind: Kind) -> Report:
+        return client.by_id(key) if kind == "id" else client.by_reference(key)
+
+
+def build_service(config: ProviderConfig) -> StatusService:
+    http = HttpClient(str(config.provider), config.http)
+    match config.provider:
+        case Provider.OPENMARKET:
+            from .providers import openmarket
+
+            secrets = SecretSource(config.secret_name, config.secret_max_age, openmarket.OpenMarketCredentials.from_secret)
+            return OpenMarketService(
+                secrets,
+                lambda creds: openmarket.OpenMarketClient(http, config.base_url, creds, config.openmarket_user_agent),
+                config.fan_out,
+            )
+        case Provider.WOOXY:
+            from .providers import wooxy
+
+            secrets = SecretSource(config.secret_name, config.secret_max_age, wooxy.WooxyCredentials.from_secret)
+            return WooxyService(secrets, lambda creds: wooxy.WooxyClient(http, config.base_url, creds), config.fan_out)
+        case Provider.WWT:
+            from .providers import wwt
+
+            secrets = SecretSource(config.secret_name, config.secret_max_age, wwt.WwtCredentials.from_secret)
+            return WwtService(
+                secrets,
+                lambda creds: wwt.WwtClient(http, config.base_url, creds, config.wwt_auth_header),
+                config.fan_out,
+            )
+    raise ValueError(f"unknown provider {config.provider!r}")
+
+
+@cache
+def service_for(provider: Provider) -> StatusService:
+    """Built once per container from the environment (a cold start), reused while warm."""
+    try:
+        return build_service(ProviderConfig.from_env(provider))
+    except ConfigError as exc:
+        raise ServiceError(f"configuration error: {exc}") from exc
+
+
+def reset_services() -> None:
+    """Forget built services (tests change the environment between cases)."""
+    service_for.cache_clear()

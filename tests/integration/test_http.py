@@ -1,0 +1,137 @@
+"""The HTTP layer against a loopback server: retries, timeouts, resets, size caps and TLS verification."""
+
+import datetime as dt
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from local.sandboxes.base import Fault, Reply, Sandbox
+from sms_status.errors import ProviderError, ProviderTimeout, ProviderUnavailable
+from sms_status.http import HttpClient, HttpSettings, pool_manager
+
+FAST = HttpSettings(connect_timeout=1, read_timeout=0.5, retries=2, backoff_factor=0.01)
+
+
+class EchoSandbox(Sandbox):
+    name = "echo"
+    status = 200
+    body = b'{"ok": true}'
+
+    def handle(self, request):
+        return Reply(self.status, self.body, "application/json")
+
+
+@pytest.fixture
+def echo():
+    with EchoSandbox(hang=5) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def client():
+    return HttpClient("echo", FAST)
+
+
+def test_a_transient_5xx_is_retried(echo, client):
+    echo.inject(Fault.SERVER_ERROR, times=2)
+    assert client.send("GET", echo.base_url + "/x").json() == {"ok": True}
+    assert len(echo.requests) == 3
+
+
+@pytest.mark.parametrize("fault", [Fault.SERVER_ERROR, Fault.UNAVAILABLE, Fault.RATE_LIMIT])
+def test_a_lasting_5xx_or_429_is_unavailable_after_bounded_retries(echo, client, fault):
+    echo.inject(fault, times=None)
+    with pytest.raises(ProviderUnavailable) as caught:
+        client.send("GET", echo.base_url + "/x")
+    assert len(echo.requests) == 1 + FAST.retries
+    assert caught.value.details["http_status"] in (429, 500, 503)
+
+
+def test_other_4xx_are_returned_not_retried(echo, client):
+    echo.status = 400
+    response = client.send("POST", echo.base_url + "/x", body=b"{}")
+    assert response.status == 400
+    assert len(echo.requests) == 1
+
+
+def test_a_read_timeout_is_not_retried(echo, client):
+    echo.inject(Fault.TIMEOUT, times=None)
+    with pytest.raises(ProviderTimeout):
+        client.send("GET", echo.base_url + "/x")
+    assert len(echo.requests) == 1
+
+
+def test_a_reset_is_retried_then_unavailable(echo, client):
+    echo.inject(Fault.RESET, times=None)
+    with pytest.raises(ProviderUnavailable):
+        client.send("GET", echo.base_url + "/x")
+    assert len(echo.requests) == 1 + FAST.retries
+
+
+def test_connection_refused_is_unavailable(client):
+    with EchoSandbox() as gone:
+        url = gone.base_url
+    with pytest.raises(ProviderUnavailable):
+        client.send("GET", url + "/x")
+
+
+def test_an_oversized_body_is_refused(echo):
+    echo.body = b"x" * 2048
+    with pytest.raises(ProviderError, match="over 1024 bytes"):
+        HttpClient("echo", HttpSettings(max_body_bytes=1024)).send("GET", echo.base_url + "/x")
+
+
+def test_the_shared_pool_verifies_tls_1_2_and_up():
+    settings = pool_manager().connection_pool_kw
+    assert settings["cert_reqs"] == "CERT_REQUIRED"
+    assert settings["ssl_minimum_version"] is ssl.TLSVersion.TLSv1_2
+
+
+def self_signed(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_an_untrusted_certificate_is_refused(tmp_path, client):
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Ok)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*self_signed(tmp_path))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ProviderUnavailable, match="SSLError"):
+            client.send("GET", f"https://127.0.0.1:{server.server_address[1]}/x")
+    finally:
+        server.shutdown()
+        server.server_close()
