@@ -47,10 +47,10 @@ unit: $(VENV)/.installed
 	$(VENV)/bin/pytest tests/unit
 
 run: $(VENV)/.installed
-	$(PY) -m local.run
+	PYTHONPATH=layers/shared:. $(PY) -m local.run
 
-bench: $(VENV)/.installed
-	$(PY) -m bench
+bench: build
+	PYTHONPATH=layers/shared:. $(PY) -m bench
 
 clean:
 	rm -rf .aws-sam $(VENV) $(SAM_VENV)

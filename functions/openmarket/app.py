@@ -1,15 +1,15 @@
-"""The openmarket function: API Gateway routes for openmarket messages (see sms_status.api)."""
+"""The openmarket function: API routes, tracking-queue batches for openmarket (see sms_status.dispatch)."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
 from sms_status.api import create_app
+from sms_status.dispatch import dispatch
 from sms_status.model import Provider
-from sms_status.observability import logger, metrics
+from sms_status.observability import logger
 
 app = create_app(Provider.OPENMARKET)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@metrics.log_metrics
 def lambda_handler(event, context):
-    return app.resolve(event, context)
+    return dispatch(Provider.OPENMARKET, app, event, context)
