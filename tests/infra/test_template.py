@@ -1,0 +1,537 @@
+"""Static checks of template.yaml, api/openapi.yaml and events/: fast, no AWS, no network.
+
+What they guard: nothing is public (AWS_IAM on every operation), every integration reaches a function that
+exists and may invoke it, no policy grants writes on "*", each function reads only its own secret, every
+pinned route is served and has a realistic event, the timeout budget holds, and cfn-lint is clean.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cfnlint.api import ManualArgs, lint_file
+from cfnlint.decode import cfn_yaml
+
+from sms_status.config import ProviderConfig
+from sms_status.http import HttpSettings
+from sms_status.model import Provider, ProviderStatus, Report, Status
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+OPENAPI_PATH = ROOT / "api" / "openapi.yaml"
+EVENTS_DIR = ROOT / "events"
+
+# DESIGN.md "HTTP API" as of this issue; the bulk and /tracked routes are added with their issues.
+PINNED_ROUTES = {
+    ("GET", "/openmarket/messages/{ticketId}"),
+    ("GET", "/wooxy/messages/{id}"),
+    ("GET", "/wwt/messages/{id}"),
+    ("GET", "/wwt/references/{reference}"),
+    ("POST", "/openmarket/status"),
+    ("POST", "/wooxy/status"),
+    ("POST", "/wwt/status"),
+}
+# The event files asked for, and the route each one exercises.
+EVENT_FILES = {
+    "openmarket/get_message.json": ("GET", "/openmarket/messages/{ticketId}"),
+    "openmarket/post_status.json": ("POST", "/openmarket/status"),
+    "wooxy/get_message.json": ("GET", "/wooxy/messages/{id}"),
+    "wooxy/post_status.json": ("POST", "/wooxy/status"),
+    "wwt/get_message.json": ("GET", "/wwt/messages/{id}"),
+    "wwt/get_reference.json": ("GET", "/wwt/references/{reference}"),
+    "wwt/post_status.json": ("POST", "/wwt/status"),
+    "wwt/post_status_references.json": ("POST", "/wwt/status"),
+}
+FUNCTIONS = {Provider.OPENMARKET: "OpenMarketFunction", Provider.WOOXY: "WooxyFunction", Provider.WWT: "WwtFunction"}
+SECRETS = {Provider.OPENMARKET: "OpenMarketSecret", Provider.WOOXY: "WooxySecret", Provider.WWT: "WwtSecret"}
+# Pinned secret JSON keys (DESIGN.md "Local run").
+SECRET_KEYS = {Provider.OPENMARKET: {"account_id", "password"}, Provider.WOOXY: {"access_token"}, Provider.WWT: {"api_key"}}
+ERROR_CODES = {"invalid_request", "provider_error", "provider_timeout", "provider_unavailable", "credentials_error", "internal_error"}
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace", "x-amazon-apigateway-any-method")
+API_GATEWAY_LIMIT_SECONDS = 29
+READ_ONLY_VERBS = ("Get", "List", "Describe", "BatchGet", "Query", "Scan", "Head")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@cache
+def template() -> dict[str, Any]:
+    # cfn-lint's decoder understands the short-form tags (!Ref, !Sub, !GetAtt) and returns plain long form.
+    return cfn_yaml.load(str(TEMPLATE_PATH))
+
+
+@cache
+def openapi() -> dict[str, Any]:
+    # Plain YAML on purpose: AWS::Include does not accept short-form tags, and the local run reads it too.
+    return yaml.safe_load(OPENAPI_PATH.read_text())
+
+
+def resources(of_type: str | None = None) -> dict[str, dict[str, Any]]:
+    items = template()["Resources"].items()
+    return {name: body for name, body in items if of_type is None or body["Type"] == of_type}
+
+
+def operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in openapi()["paths"].items():
+        for method in HTTP_METHODS:
+            if method in item:
+                yield method.upper(), path, item[method]
+
+
+def refs(node: Any) -> set[str]:
+    """Logical ids a CloudFormation value points at (Ref, GetAtt, ${Name} or ${Name.Attr} in Sub)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else value.split(".")[0])
+            elif key == "Fn::Sub":
+                text, variables = (value[0], value[1]) if isinstance(value, list) else (value, {})
+                # Names in the variable map are local to this Sub; their values may point at resources.
+                found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)} - set(variables)
+                found |= refs(variables)
+            else:
+                found |= refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= refs(value)
+    return {name for name in found if not name.startswith("AWS::")}
+
+
+def request_schemas(operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Field name -> array schema, for the body a POST operation accepts."""
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    return openapi()["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]
+
+
+def parameter_default(name: str) -> str:
+    return str(template()["Parameters"][name]["Default"])
+
+
+def resolve(value: Any) -> str:
+    """A template value with parameter defaults filled in (Ref to a parameter, or a literal)."""
+    if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in template()["Parameters"]:
+        return parameter_default(value["Ref"])
+    return str(value)
+
+
+# --------------------------------------------------------------------------- SAM policy templates
+
+
+@cache
+def sam_policy_templates() -> dict[str, Any]:
+    """SAM's own policy template definitions, read as they are from the SAM CLI's translator."""
+    candidates = sorted(ROOT.glob(".venv-sam/lib/python3*/site-packages/samtranslator/policy_templates_data/policy_templates.json"))
+    try:
+        import samtranslator  # only when the SAM CLI shares this environment
+
+        candidates.append(Path(samtranslator.__file__).parent / "policy_templates_data" / "policy_templates.json")
+    except ImportError:
+        pass
+    assert candidates, "SAM's policy_templates.json not found: run `make install` (it creates .venv-sam)"
+    return json.loads(candidates[0].read_text())["Templates"]
+
+
+def substitute(node: Any, values: dict[str, Any]) -> Any:
+    """A policy template definition with {"Ref": Param} replaced by the values the template passes."""
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and node["Ref"] in values:
+            return values[node["Ref"]]
+        return {key: substitute(value, values) for key, value in node.items()}
+    if isinstance(node, list):
+        return [substitute(value, values) for value in node]
+    return node
+
+
+def expand_policies(policies: Any) -> list[dict[str, Any]]:
+    """The statements a SAM `Policies` property grants: inline documents and expanded policy templates."""
+    statements: list[dict[str, Any]] = []
+    for entry in policies if isinstance(policies, list) else [policies]:
+        assert isinstance(entry, dict), f"managed policy {entry!r}: only inline statements or SAM policy templates are allowed"
+        if "Statement" in entry:
+            statements += entry["Statement"]
+            continue
+        ((name, values),) = entry.items()
+        definition = sam_policy_templates()[name]["Definition"]
+        statements += substitute(definition, dict(values or {}))["Statement"]
+    return statements
+
+
+def all_statements() -> Iterator[tuple[str, dict[str, Any]]]:
+    """(resource, statement) for every IAM statement written in the template."""
+    for name, body in resources().items():
+        props = body.get("Properties", {})
+        if body["Type"] in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine") and "Policies" in props:
+            for statement in expand_policies(props["Policies"]):
+                yield name, statement
+        elif body["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    yield name, statement
+        elif body["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            for statement in props["PolicyDocument"]["Statement"]:
+                yield name, statement
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def flatten(value: Any) -> str:
+    """A resource value as text: Sub variables filled in, other intrinsics kept as ${Name} placeholders."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        sub = value["Fn::Sub"]
+        text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
+        for name, variable in variables.items():
+            text = text.replace("${" + name + "}", flatten(variable))
+        return text
+    if isinstance(value, dict) and "Ref" in value:
+        return "${" + value["Ref"] + "}"
+    return json.dumps(value)
+
+
+def is_every_resource(resource: Any) -> bool:
+    """ "*", or an ARN whose resource part is "*" (every queue, table or bus of the account)."""
+    text = re.sub(r"\$\{AWS::(\w+)\}", r"<\1>", flatten(resource))  # pseudo parameters hold "::"
+    return text == "*" or re.fullmatch(r"arn:[^:]*:[^:]*:[^:]*:[^:]*:\*", text) is not None
+
+
+def is_write(action: str) -> bool:
+    _service, _, verb = action.partition(":")
+    return action == "*" or "*" in verb or not verb.startswith(READ_ONLY_VERBS)
+
+
+# --------------------------------------------------------------------------- authorization
+
+
+def test_sigv4_scheme_is_aws_iam() -> None:
+    scheme = openapi()["components"]["securitySchemes"]["sigv4"]
+    assert scheme == {"type": "apiKey", "name": "Authorization", "in": "header", "x-amazon-apigateway-authtype": "awsSigv4"}
+    assert openapi()["components"]["securitySchemes"].keys() == {"sigv4"}
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(PINNED_ROUTES))
+def test_every_operation_requires_sigv4(method: str, path: str) -> None:
+    operation = openapi()["paths"][path][method.lower()]
+    # Exactly sigv4: an extra `{}` entry would make authorization optional.
+    assert operation.get("security") == [{"sigv4": []}]
+
+
+def test_no_operation_is_public() -> None:
+    found = list(operations())
+    assert len(found) >= len(PINNED_ROUTES)
+    public = [(method, path) for method, path, operation in found if operation.get("security") != [{"sigv4": []}]]
+    assert public == []
+    assert openapi()["security"] == [{"sigv4": []}]
+
+
+# --------------------------------------------------------------------------- routes and integrations
+
+
+def test_pinned_routes_are_exactly_served() -> None:
+    assert {(method, path) for method, path, _ in operations()} == PINNED_ROUTES
+
+
+def test_handlers_serve_the_same_routes() -> None:
+    from sms_status.api import ROUTES  # the handlers' own route table (imported here: it pulls in Powertools)
+
+    for provider, routes in ROUTES.items():
+        served = {(method, path) for method, path, operation in operations() if integration_function(operation) == FUNCTIONS[provider]}
+        assert served == set(routes), provider
+
+
+def integration_function(operation: dict[str, Any]) -> str:
+    integration = operation["x-amazon-apigateway-integration"]
+    assert integration["type"] == "aws_proxy"
+    assert integration["httpMethod"] == "POST"  # Lambda is always invoked with POST, whatever the route's method
+    uri = integration["uri"]["Fn::Sub"]
+    match = re.fullmatch(
+        r"arn:\$\{AWS::Partition\}:apigateway:\$\{AWS::Region\}:lambda:path/2015-03-31/functions/\$\{(\w+)\.Arn\}/invocations", uri
+    )
+    assert match, uri
+    return match.group(1)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(PINNED_ROUTES))
+def test_integration_points_at_the_providers_function(method: str, path: str) -> None:
+    function = integration_function(openapi()["paths"][path][method.lower()])
+    assert function in resources("AWS::Serverless::Function")
+    provider = Provider(path.split("/")[1])
+    assert function == FUNCTIONS[provider]
+
+
+@pytest.mark.parametrize("provider", list(Provider))
+def test_api_gateway_may_invoke_each_function_on_its_own_routes_only(provider: Provider) -> None:
+    function = FUNCTIONS[provider]
+    permissions = [
+        body["Properties"]
+        for body in resources("AWS::Lambda::Permission").values()
+        if refs(body["Properties"]["FunctionName"]) == {function}
+    ]
+    assert len(permissions) == 1
+    permission = permissions[0]
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert permission["Action"] == "lambda:InvokeFunction"
+    prefix = f"/{provider}/"
+    assert permission["SourceArn"] == {
+        "Fn::Sub": f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{SmsStatusApi}}/*/*{prefix}*"
+    }
+    # ...and that prefix covers every route the function serves.
+    served = [path for _, path, operation in operations() if integration_function(operation) == function]
+    assert served
+    assert all(path.startswith(prefix) for path in served)
+
+
+def test_api_definition_is_the_included_openapi_document() -> None:
+    (api,) = resources("AWS::Serverless::Api").values()
+    body = api["Properties"]["DefinitionBody"]
+    assert body == {"Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": "api/openapi.yaml"}}}
+    assert (ROOT / body["Fn::Transform"]["Parameters"]["Location"]).is_file()
+    assert api["Properties"]["TracingEnabled"] is True
+    for setting in api["Properties"]["MethodSettings"]:
+        assert setting["DataTraceEnabled"] is False  # never log request or response bodies
+
+
+def test_no_short_form_tags_in_the_openapi_document() -> None:
+    # AWS::Include rejects YAML short forms; safe_load would already have failed on them, so check the text too.
+    assert not re.search(r"!(Ref|Sub|GetAtt|If|Join)\b", OPENAPI_PATH.read_text())
+
+
+def test_no_request_validators_override_our_error_shape() -> None:
+    # Our handlers validate and answer the pinned error JSON; API Gateway's validators answer {"message": ...}.
+    assert "x-amazon-apigateway-request-validators" not in openapi()
+    assert all("x-amazon-apigateway-request-validator" not in operation for _, _, operation in operations())
+
+
+@pytest.mark.parametrize("response_type", ["DEFAULT_4XX", "DEFAULT_5XX"])
+def test_gateway_responses_use_the_pinned_error_shape(response_type: str) -> None:
+    template_text = openapi()["x-amazon-apigateway-gateway-responses"][response_type]["responseTemplates"]["application/json"]
+    # As API Gateway renders it: messageString is already a quoted JSON string.
+    rendered = template_text.replace("$context.error.messageString", json.dumps("Missing Authentication Token")).replace(
+        "$context.error.responseType", "MISSING_AUTHENTICATION_TOKEN"
+    )
+    body = json.loads(rendered)
+    assert body["error"]["code"] in ERROR_CODES
+    assert body["error"]["message"] == "Missing Authentication Token"
+    assert body["error"]["details"] == {"gateway_response": "MISSING_AUTHENTICATION_TOKEN"}
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+def test_report_schema_matches_the_model() -> None:
+    schema = openapi()["components"]["schemas"]["Report"]
+    report = Report(provider=Provider.WOOXY, id="x", status=Status.SENT, final=False, provider_status=ProviderStatus("2"))
+    assert set(schema["required"]) == set(report.to_dict())
+    assert set(schema["properties"]) == set(report.to_dict()) | {"details"}
+    assert set(openapi()["components"]["schemas"]["Status"]["enum"]) == {str(status) for status in Status}
+    assert set(openapi()["components"]["schemas"]["Provider"]["enum"]) == {str(provider) for provider in Provider}
+
+
+def test_error_schema_lists_the_pinned_codes() -> None:
+    error = openapi()["components"]["schemas"]["Error"]["properties"]["error"]
+    assert set(error["properties"]["code"]["enum"]) == ERROR_CODES
+    assert set(error["required"]) == {"code", "message"}
+
+
+@pytest.mark.parametrize(
+    ("path", "fields"), [("/openmarket/status", {"ids"}), ("/wooxy/status", {"ids"}), ("/wwt/status", {"ids", "references"})]
+)
+def test_batch_requests_take_up_to_100_keys(path: str, fields: set[str]) -> None:
+    schemas = request_schemas(openapi()["paths"][path]["post"])
+    assert set(schemas) == fields
+    assert all(schema["maxItems"] == 100 for schema in schemas.values())
+
+
+def test_openapi_avoids_what_api_gateway_cannot_import() -> None:
+    # API Gateway models are JSON Schema draft 4 without oneOf/anyOf/discriminator/additionalProperties, and
+    # response $refs must be inline: keep the import free of warnings (and of silently dropped schema parts).
+    def keys(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield key
+                yield from keys(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from keys(value)
+
+    used = set(keys(openapi()))
+    assert not used & {"oneOf", "anyOf", "allOf", "not", "discriminator", "additionalProperties", "example", "examples", "readOnly"}
+    assert "responses" not in openapi().get("components", {})
+    assert all(re.fullmatch(r"[A-Za-z0-9]+", name) for name in openapi()["components"]["schemas"])  # model names
+
+
+# --------------------------------------------------------------------------- IAM
+
+
+def test_iam_statements_exist_to_be_checked() -> None:
+    # Guards the next test against passing because it found nothing.
+    assert len(list(all_statements())) >= len(FUNCTIONS)
+
+
+def test_no_statement_grants_writes_on_every_resource() -> None:
+    offending = []
+    for owner, statement in all_statements():
+        assert "NotAction" not in statement, owner
+        assert "NotResource" not in statement, owner
+        if statement["Effect"] != "Allow":
+            continue
+        if any(is_every_resource(resource) for resource in as_list(statement["Resource"])):
+            offending += [(owner, action) for action in as_list(statement["Action"]) if is_write(action)]
+    assert offending == []
+
+
+@pytest.mark.parametrize("provider", list(Provider))
+def test_each_function_reads_exactly_its_own_secret(provider: Provider) -> None:
+    function = FUNCTIONS[provider]
+    statements = [statement for owner, statement in all_statements() if owner == function]
+    secret_statements = [s for s in statements if any(str(a).startswith("secretsmanager:") for a in as_list(s["Action"]))]
+    assert len(secret_statements) == 1
+    (statement,) = secret_statements
+    assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
+    assert refs(statement["Resource"]) == {SECRETS[provider]}
+    # No other statement of this function reaches any secret.
+    secret_ids = set(resources("AWS::SecretsManager::Secret"))
+    assert all(not refs(s.get("Resource")) & secret_ids for s in statements if s is not statement)
+
+
+def test_iam_checks_catch_a_wildcard_write() -> None:
+    # The checker itself: a write on "*" and another function's secret would be flagged.
+    assert is_write("sqs:SendMessage")
+    assert is_write("dynamodb:*")
+    assert not is_write("secretsmanager:GetSecretValue")
+    assert is_every_resource("*")
+    assert is_every_resource({"Fn::Sub": ["arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${queueName}", {"queueName": "*"}]})
+    assert not is_every_resource({"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${Table}/index/*"})
+    expanded = expand_policies([{"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "WooxySecret"}}}])
+    assert refs(expanded[0]["Resource"]) == {"WooxySecret"}
+
+
+# --------------------------------------------------------------------------- functions, layer, secrets
+
+
+def test_globals_runtime_tracing_and_timeout_budget() -> None:
+    globals_ = template()["Globals"]["Function"]
+    assert globals_["Runtime"] == "python3.13"
+    assert globals_["Architectures"] == ["arm64"]
+    assert globals_["Tracing"] == "Active"
+    assert refs(globals_["Layers"]) == {"SharedLayer"}
+    params = template()["Parameters"]
+    timeout = params["FunctionTimeout"]
+    assert globals_["Timeout"] == {"Ref": "FunctionTimeout"}
+    assert int(timeout["MaxValue"]) < API_GATEWAY_LIMIT_SECONDS
+    # Worst case of one provider call with the largest allowed timeouts stays under the smallest allowed function timeout.
+    env = globals_["Environment"]["Variables"]
+    retries = int(env["PROVIDER_RETRIES"])
+    settings = HttpSettings()
+    backoff = sum(min(settings.backoff_max, settings.backoff_factor * 2**attempt) for attempt in range(retries))
+    connect = float(params[env["PROVIDER_CONNECT_TIMEOUT"]["Ref"]]["MaxValue"])
+    read = float(params[env["PROVIDER_READ_TIMEOUT"]["Ref"]]["MaxValue"])
+    assert (retries + 1) * (connect + read) + backoff < int(timeout["MinValue"])
+
+
+def test_shared_layer_is_built_from_its_requirements() -> None:
+    layer = resources()["SharedLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    content = ROOT / layer["Properties"]["ContentUri"]
+    assert (content / "requirements.txt").is_file()
+    assert (content / "sms_status" / "__init__.py").is_file()
+
+
+@pytest.mark.parametrize("provider", list(Provider))
+def test_function_environment_is_what_the_config_reads(provider: Provider) -> None:
+    function = resources()[FUNCTIONS[provider]]["Properties"]
+    assert (ROOT / function["CodeUri"] / "app.py").is_file()
+    assert function["Handler"] == "app.lambda_handler"
+    variables = function["Environment"]["Variables"]
+    prefix = provider.name
+    assert variables["POWERTOOLS_SERVICE_NAME"] == str(provider)
+    assert variables[f"{prefix}_SECRET_NAME"] == {"Ref": SECRETS[provider]}
+    # The config accepts the deployed defaults (a secret's Ref is its ARN at deploy time).
+    arn = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:sms-status/{provider}-AbCdEf"
+    env = {name: resolve(value) for name, value in (template()["Globals"]["Function"]["Environment"]["Variables"] | variables).items()}
+    env[f"{prefix}_SECRET_NAME"] = arn
+    config = ProviderConfig.from_env(provider, env)
+    assert config.base_url == parameter_default(variables[f"{prefix}_BASE_URL"]["Ref"])
+    assert config.http.read_timeout == float(parameter_default("ProviderReadTimeout"))
+
+
+@pytest.mark.parametrize("provider", list(Provider))
+def test_secrets_are_placeholders_with_the_pinned_keys(provider: Provider) -> None:
+    secret = resources()[SECRETS[provider]]["Properties"]
+    assert "SecretString" not in secret  # no credential in the template, ever
+    generated = secret["GenerateSecretString"]
+    keys = set(json.loads(generated["SecretStringTemplate"])) | {generated["GenerateStringKey"]}
+    assert keys == SECRET_KEYS[provider]
+    assert "after deploy" in secret["Description"]
+
+
+def test_outputs_cover_the_api_functions_secrets_and_layer() -> None:
+    outputs = template()["Outputs"]
+    assert refs(outputs["ApiUrl"]["Value"]) == {"SmsStatusApi", "StageName"}
+    referenced = set().union(*(refs(output["Value"]) for output in outputs.values()))
+    assert set(FUNCTIONS.values()) | set(SECRETS.values()) | {"SharedLayer"} <= referenced
+
+
+# --------------------------------------------------------------------------- events
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_FILES))
+def test_event_is_a_rest_proxy_event_for_a_defined_route(name: str) -> None:
+    event = json.loads((EVENTS_DIR / name).read_text())
+    method, resource = EVENT_FILES[name]
+    assert (event["httpMethod"], event["resource"]) == (method, resource)
+    assert method.lower() in openapi()["paths"][event["resource"]]
+    context = event["requestContext"]
+    assert context["resourcePath"] == resource
+    assert context["httpMethod"] == method
+    assert context["identity"]["userArn"].startswith("arn:aws:sts::")  # an IAM caller: the API is AWS_IAM only
+    assert context["path"] == f"/{context['stage']}{event['path']}"
+    assert event["stageVariables"] is None
+    assert event["isBase64Encoded"] is False
+    assert {name.lower() for name in event["multiValueHeaders"]} == {name.lower() for name in event["headers"]}
+    path = resource
+    for param, value in (event["pathParameters"] or {}).items():
+        path = path.replace("{" + param + "}", value)
+    assert event["path"] == path
+    if method == "POST":
+        ((field, keys),) = json.loads(event["body"]).items()
+        schema = request_schemas(openapi()["paths"][resource]["post"])[field]
+        assert 1 <= len(keys) <= schema["maxItems"]
+        assert all(isinstance(key, str) and re.fullmatch(schema["items"].get("pattern", ".+"), key) for key in keys)
+    else:
+        assert event["body"] is None
+
+
+def test_every_route_has_an_event_and_every_event_is_listed() -> None:
+    assert set(EVENT_FILES.values()) == PINNED_ROUTES
+    on_disk = {path.relative_to(EVENTS_DIR).as_posix() for path in EVENTS_DIR.rglob("*.json")}
+    api_events = {name for name in on_disk if json.loads((EVENTS_DIR / name).read_text()).get("requestContext", {}).get("apiId")}
+    assert api_events == set(EVENT_FILES)
+
+
+# --------------------------------------------------------------------------- cfn-lint
+
+
+def test_cfn_lint_is_clean() -> None:
+    # Warnings too: `make lint` runs the same cfn-lint, which fails on them as well.
+    matches = lint_file(TEMPLATE_PATH, config=ManualArgs(regions=["us-east-1"]))
+    assert [f"{match.rule.id} {match.message} (line {match.linenumber})" for match in matches] == []
+
+
+if __name__ == "__main__":  # pragma: no cover - convenience: python tests/infra/test_template.py
+    sys.exit(pytest.main([__file__, "-q"]))
