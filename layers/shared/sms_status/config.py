@@ -88,6 +88,7 @@ class ProviderConfig:
     http: HttpSettings = field(default_factory=HttpSettings)
     secret_max_age: int = 300  # seconds a fetched secret is reused before Secrets Manager is asked again
     fan_out: int = 10  # concurrent provider requests for one batch call (OpenMarket and WWT)
+    batch_deadline: float = 20.0  # seconds a whole batch may take; below the function timeout (25 s)
     openmarket_user_agent: str = DEFAULT_USER_AGENT
     wwt_auth_header: str = DEFAULT_WWT_AUTH_HEADER
 
@@ -114,6 +115,7 @@ class ProviderConfig:
             http=http,
             secret_max_age=_int(env, "SECRET_MAX_AGE", 300, minimum=1),
             fan_out=_int(env, "FAN_OUT", 10, minimum=1),
+            batch_deadline=_float(env, "BATCH_DEADLINE", 20.0),
             openmarket_user_agent=user_agent,
             wwt_auth_header=env.get("WWT_AUTH_HEADER") or DEFAULT_WWT_AUTH_HEADER,
         )

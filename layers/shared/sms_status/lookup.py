@@ -5,6 +5,8 @@
   (it may have been rotated) and the whole lookup is tried again.
 - OpenMarket and WWT answer one message per request: a batch fans out over a bounded thread pool.
   Wooxy takes up to 100 ids per request: its client batches instead.
+- A fan-out has a deadline: ids not answered by then get `provider_timeout` error reports, so a batch of
+  slow answers still ends before the function's own timeout.
 - In a batch, a provider failure for one id becomes an error report for that id (status `unknown`,
   not final, the error under `details.error`) so one bad answer does not lose the others; when every id
   failed the same way, the error itself is raised (the caller gets 503/504 rather than a page of errors).
@@ -13,7 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Literal
 
 from .credentials import SecretSource
@@ -48,10 +50,11 @@ class StatusService:
     provider: Provider
     kinds: frozenset[str] = frozenset({"id"})
 
-    def __init__(self, secrets: SecretSource[Any], make_client: Callable[[Any], Any], fan_out: int = 10) -> None:
+    def __init__(self, secrets: SecretSource[Any], make_client: Callable[[Any], Any], fan_out: int = 10, deadline: float = 20.0) -> None:
         self.secrets = secrets
         self.make_client = make_client
         self.fan_out = fan_out
+        self.deadline = deadline  # seconds a whole fan-out may take: it must end before the function times out
 
     # ---- what subclasses provide ------------------------------------------------------------------
     def validate(self, key: str, kind: Kind) -> None:
@@ -73,8 +76,12 @@ class StatusService:
             except ServiceError as error:
                 return error
 
-        with ThreadPoolExecutor(max_workers=min(self.fan_out, len(keys)), thread_name_prefix=f"{self.provider}-lookup") as pool:
-            outcomes = list(pool.map(attempt, keys))
+        pool = ThreadPoolExecutor(max_workers=min(self.fan_out, len(keys)), thread_name_prefix=f"{self.provider}-lookup")
+        futures = [pool.submit(attempt, key) for key in keys]
+        done, _ = wait(futures, timeout=self.deadline)
+        pool.shutdown(wait=False, cancel_futures=True)  # ids not started by the deadline are not asked at all
+        late = ProviderTimeout(str(self.provider), f"no answer within the batch deadline of {self.deadline:g}s")
+        outcomes = [future.result() if future in done else late for future in futures]
         errors = [o for o in outcomes if isinstance(o, ServiceError)]
         if errors and len(errors) == len(outcomes) and len({type(e) for e in errors}) == 1:
             raise errors[0]

@@ -60,12 +60,15 @@ def build_service(config: ProviderConfig) -> StatusService:
                 secrets,
                 lambda creds: openmarket.OpenMarketClient(http, config.base_url, creds, config.openmarket_user_agent),
                 config.fan_out,
+                config.batch_deadline,
             )
         case Provider.WOOXY:
             from .providers import wooxy
 
             secrets = SecretSource(config.secret_name, config.secret_max_age, wooxy.WooxyCredentials.from_secret)
-            return WooxyService(secrets, lambda creds: wooxy.WooxyClient(http, config.base_url, creds), config.fan_out)
+            return WooxyService(
+                secrets, lambda creds: wooxy.WooxyClient(http, config.base_url, creds), config.fan_out, config.batch_deadline
+            )
         case Provider.WWT:
             from .providers import wwt
 
@@ -74,6 +77,7 @@ def build_service(config: ProviderConfig) -> StatusService:
                 secrets,
                 lambda creds: wwt.WwtClient(http, config.base_url, creds, config.wwt_auth_header),
                 config.fan_out,
+                config.batch_deadline,
             )
     raise ValueError(f"unknown provider {config.provider!r}")
 
