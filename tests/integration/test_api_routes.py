@@ -239,3 +239,10 @@ def test_logs_and_metrics_never_carry_secrets_or_phone_numbers(aws, handlers, wo
     assert (metric["provider"], metric["status"], metric["Lookups"]) == ("wooxy", "sent", [1.0])
     for leaked in ("+15550001234", "your code is 991", "sandbox-wooxy-token", om_sandbox.DEFAULT_CREDENTIALS["password"]):
         assert leaked not in out
+
+
+def test_an_answer_survives_a_missing_metrics_namespace(aws, handlers, wooxy_sandbox, monkeypatch):
+    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE", raising=False)
+    wooxy_sandbox.add_message("m1", steps=[(0, "sent")])
+    status, body = call(handlers["wooxy"], rest_event("GET", "/wooxy/messages/{id}", {"id": "m1"}))
+    assert (status, body["status"]) == (200, "sent")

@@ -1,0 +1,102 @@
+"""The built artefacts, as Lambda runs them: each function from .aws-sam/build, imported in a fresh
+interpreter whose path holds only the function, the built layer (Lambda's /opt/python) and boto3 (which the
+Lambda runtime provides), answering an events/ event against a sandbox. Secrets come from a moto server on
+127.0.0.1 over real HTTP.
+
+`make test` runs `sam build` first; run it before this file when using pytest alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from local.sandboxes import openmarket, wooxy, wwt
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / ".aws-sam" / "build"
+LAYER = BUILD / "SharedLayer" / "python"
+SITE = Path(boto3.__file__).resolve().parents[1]
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py")  # what /var/runtime offers
+
+DRIVER = """
+import json, sys
+sys.path[:0] = sys.argv[1:4]
+import app, aws_lambda_powertools, sms_status, urllib3
+layer = sys.argv[2]
+for module in (aws_lambda_powertools, sms_status, urllib3):
+    assert module.__file__.startswith(layer), (module.__name__, module.__file__)
+class Context:
+    function_name, memory_limit_in_mb, aws_request_id = "built", 512, "req-1"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:built"
+    def get_remaining_time_in_millis(self): return 25000
+event = json.load(open(sys.argv[4]))
+print("RESPONSE " + json.dumps(app.lambda_handler(event, Context())))
+"""
+
+
+@pytest.fixture(scope="module")
+def runtime_dir(tmp_path_factory):
+    if not (LAYER / "sms_status").is_dir():
+        pytest.fail("no built layer: run `make build` (make test does) before this test")
+    runtime = tmp_path_factory.mktemp("var-runtime")
+    for name in RUNTIME_PACKAGES:
+        (runtime / name).symlink_to(SITE / name)
+    return runtime
+
+
+@pytest.fixture(scope="module")
+def moto_server():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def run_built(function: str, event_file: str, env: dict[str, str], runtime: Path) -> dict:
+    code_dir = BUILD / function
+    args = [sys.executable, "-I", "-S", "-c", DRIVER, str(code_dir), str(LAYER), str(runtime), str(ROOT / "events" / event_file)]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("RESPONSE "))
+    return json.loads(line.removeprefix("RESPONSE "))
+
+
+@pytest.mark.parametrize(
+    ("function", "prefix", "sandbox_module", "event_file", "seed"),
+    [
+        ("OpenMarketFunction", "OPENMARKET", openmarket, "openmarket/get_message.json", ("12004-0328K-1232U-18C21", [(0, 4)], {})),
+        ("WooxyFunction", "WOOXY", wooxy, "wooxy/get_message.json", ("5d91537bd132fdf45916520a", [(0, "delivered")], {})),
+        ("WwtFunction", "WWT", wwt, "wwt/get_reference.json", ("211", [(0, "delivered")], {"reference": "ext19"})),
+    ],
+)
+def test_built_function_answers_an_event(function, prefix, sandbox_module, event_file, seed, runtime_dir, moto_server, request):
+    sandbox = request.getfixturevalue(f"{prefix.lower()}_sandbox")
+    message_id, steps, fields = seed
+    sandbox.add_message(message_id, steps=steps, **fields)
+    secrets = boto3.client("secretsmanager", endpoint_url=moto_server, region_name="us-east-1")
+    name = f"built/{prefix.lower()}"
+    secrets.create_secret(Name=name, SecretString=json.dumps(sandbox_module.DEFAULT_CREDENTIALS))
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": function,
+        f"{prefix}_BASE_URL": sandbox.base_url,
+        f"{prefix}_SECRET_NAME": name,
+    }
+    response = run_built(function, event_file, env, runtime_dir)
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 200, body
+    assert (body["status"], body["final"]) == ("delivered", True)
+    assert len(sandbox.requests) == 1
