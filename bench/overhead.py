@@ -18,6 +18,7 @@ from moto import mock_aws
 
 from local.sandboxes.wooxy import DEFAULT_CREDENTIALS, WooxySandbox
 from sms_status.http import HttpClient
+from sms_status.observability import logger
 from sms_status.providers.wooxy import WooxyClient, WooxyCredentials
 from sms_status.services import reset_services
 from tests.apigw import LambdaContext, load_handler, rest_event
@@ -44,7 +45,9 @@ def main() -> None:
         handler = load_handler("wooxy")
         event, context = rest_event("GET", "/wooxy/messages/{id}", {"id": "m1"}), LambdaContext()
         raw = WooxyClient(HttpClient("wooxy"), sandbox.base_url, WooxyCredentials(DEFAULT_CREDENTIALS["access_token"]))
-        with redirect_stdout(io.StringIO()):  # the handler's JSON logs and metrics go to stdout
+        # The handler's JSON logs and metrics are written (as in Lambda), just not to the terminal.
+        logger.registered_handler.setStream(io.StringIO())
+        with redirect_stdout(io.StringIO()):
             timed(lambda: handler.lambda_handler(event, context), 20)  # warm: secret cached, pools open
             via_handler = timed(lambda: handler.lambda_handler(event, context), REQUESTS)
         timed(lambda: raw.status("m1"), 20)
