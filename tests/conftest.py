@@ -10,8 +10,8 @@ import pytest
 # Never a real account: moto intercepts every AWS call made with these.
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's dummy credential
-    AWS_SESSION_TOKEN="testing",  # noqa: S105
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
     AWS_DEFAULT_REGION="us-east-1",
     AWS_REGION="us-east-1",
     POWERTOOLS_METRICS_NAMESPACE="SmsStatusTest",

@@ -6,6 +6,8 @@ This is also the one place where domain errors become the pinned error JSON and 
 from __future__ import annotations
 
 import json
+import os
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -98,6 +100,48 @@ def create_app(provider: Provider) -> APIGatewayRestResolver:
         else:
             app.route(rule, method)(single("reference" if "/references/" in path else "id"))
 
+    register_error_handlers(app)
+    return app
+
+
+def create_tracked_app() -> APIGatewayRestResolver:
+    """GET /tracked/{provider}/{id}: the stored report and history of a message followed through the queue
+    path (no provider call). WWT references are tracked apart from WWT ids: `?kind=reference`."""
+    from .store import TrackKey  # the table adapter pulls in boto3: only the tracked function needs it
+
+    app = APIGatewayRestResolver()
+    kinds: dict[str, frozenset[Provider]] = {"id": frozenset(Provider), "reference": frozenset({Provider.WWT})}
+
+    @app.get("/tracked/<provider>/<id>")
+    def tracked(provider: str, id: str) -> Response:
+        if provider not in set(Provider):
+            raise InvalidRequest(f"unknown provider; expected one of: {', '.join(Provider)}")
+        kind = (app.current_event.query_string_parameters or {}).get("kind", "id")
+        if kind not in kinds or Provider(provider) not in kinds[kind]:
+            raise InvalidRequest('kind must be "id" (or "reference" for wwt)')
+        item = status_store().get(TrackKey(Provider(provider), kind, id))
+        if item is None:
+            return json_response(404, InvalidRequest("this message is not tracked", {"provider": provider, "kind": kind}).to_body())
+        return json_response(200, {"provider": provider, "id": id, "kind": kind, **item.to_public()})
+
+    register_error_handlers(app)
+    return app
+
+
+@cache
+def status_store():
+    """Built once per container; STATUS_TABLE_NAME is the only setting the tracked route reads."""
+    from .store import StatusStore
+
+    table_name = os.environ.get("STATUS_TABLE_NAME", "").strip()
+    if not table_name:
+        raise ServiceError("configuration error: STATUS_TABLE_NAME is not set")
+    return StatusStore.from_name(table_name)
+
+
+def register_error_handlers(app: APIGatewayRestResolver) -> None:
+    """The one place where errors become the pinned error JSON and HTTP status."""
+
     @app.exception_handler(ServiceError)
     def service_error(error: ServiceError) -> Response:
         log = logger.error if error.http_status >= 500 and not error.code.startswith("provider") else logger.warning
@@ -112,5 +156,3 @@ def create_app(provider: Provider) -> APIGatewayRestResolver:
     @app.not_found
     def no_route(error: Exception) -> Response:
         return json_response(404, InvalidRequest(f"no route {app.current_event.http_method} {app.current_event.path}").to_body())
-
-    return app

@@ -2,7 +2,7 @@
 
 - API Gateway REST proxy events -> the provider's routes (`api.create_app`).
 - SQS batches from the provider's tracking queue -> `tracking.handle_batch` (the queue path).
-- Chunks from the Wooxy bulk state machine, `{"bulk_chunk": [ids]}` -> `bulk.handle_chunk`.
+- The Wooxy bulk state machine's `{"bulk_validate": {...}}` and `{"bulk_chunk": [ids]}` -> `bulk.handle_chunk`.
 All three run in the same function on purpose: Wooxy's stack-wide limit of 10 concurrent requests is
 enforced by that one function's reserved concurrency.
 """
@@ -26,7 +26,7 @@ def dispatch(provider: Provider, app: APIGatewayRestResolver, event: dict[str, A
         from .tracking import handle_batch
 
         return handle_batch(provider, event, context)
-    if "bulk_chunk" in event:
+    if "bulk_chunk" in event or "bulk_validate" in event:
         from .bulk import handle_chunk
 
         return handle_chunk(provider, event)
