@@ -1,0 +1,59 @@
+"""Change events on EventBridge: one PutEvents entry per status change of a tracked message.
+
+    source: "sms-status"    detail-type: "SMS Status Changed"
+    detail: {"report": {...}, "previous_status": "pending" | ... | null, "context": {...} | null,
+             "event_id": "<provider>#<kind>#<id>#<version>"}
+
+`event_id` is stable for one change: in the rare case of a crash between publishing and recording that the
+event was published, the event is published again with the same `event_id`, so consumers can drop it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .model import Report, Status
+
+SOURCE = "sms-status"
+DETAIL_TYPE = "SMS Status Changed"
+MAX_ENTRIES = 10  # PutEvents takes at most 10 entries per call
+
+
+class PublishError(Exception):
+    """EventBridge did not accept every entry; the SQS record fails and the outbox is published on retry."""
+
+
+def change_detail(report: Report, previous_status: Status | None, context: dict[str, Any] | None, event_id: str) -> dict[str, Any]:
+    return {
+        "report": report.to_dict(),
+        "previous_status": str(previous_status) if previous_status is not None else None,
+        "context": context,
+        "event_id": event_id,
+    }
+
+
+def entry(detail: dict[str, Any], bus_name: str) -> dict[str, Any]:
+    return {"Source": SOURCE, "DetailType": DETAIL_TYPE, "Detail": json.dumps(detail), "EventBusName": bus_name}
+
+
+class EventPublisher:
+    def __init__(self, client: Any, bus_name: str) -> None:
+        self.client = client
+        self.bus_name = bus_name
+
+    @classmethod
+    def from_name(cls, bus_name: str) -> EventPublisher:
+        import boto3
+
+        return cls(boto3.client("events"), bus_name)
+
+    def publish(self, details: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(details), MAX_ENTRIES):
+            chunk = details[start : start + MAX_ENTRIES]
+            entries = [entry(detail, self.bus_name) for detail in chunk]
+            answer = self.client.put_events(Entries=entries)
+            if answer.get("FailedEntryCount", 0):
+                codes = sorted({result["ErrorCode"] for result in answer.get("Entries", []) if "ErrorCode" in result})
+                raise PublishError(f"EventBridge refused {answer['FailedEntryCount']} of {len(entries)} change events ({', '.join(codes)})")

@@ -1,0 +1,221 @@
+"""The status table (DynamoDB): one item per tracked message, and the rule that statuses never go backwards.
+
+Item layout (all strings unless noted; `report` and `context` are JSON text so prices and sender data keep
+their exact values without DynamoDB's Decimal conversion):
+- `pk` = "<provider>#<kind>#<id>": kind is "id", or "reference" for WWT external references, so a WWT
+  reference and a WWT id with the same characters are two different items.
+- `version` (N): bumped by every write; every write is conditional on the version it read (optimistic lock).
+- `status`, `final` (BOOL), `report` (the latest stored report), `history` (L of {status, code, at}).
+- `context`: the sender's context (from the first message that tracked the id), `tracked_since`.
+- `chain`, `next_check_at`: which re-check message currently follows the id, and when it is due.
+- `outbox` (L of JSON change events) + `outbox_at`: events written with the change, removed once published.
+- `expires_at` (N, epoch seconds): the TTL attribute.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from .lookup import Kind
+from .model import Provider, Report, Status, iso, parse_iso
+
+MAX_HISTORY = 50  # entries kept per item (oldest dropped): bounds the item far below DynamoDB's 400 KB
+RETENTION = timedelta(days=30)  # how long an item outlives its query window (the TTL)
+WRITE_ATTEMPTS = 5  # optimistic-lock retries before giving up (the SQS record is then retried)
+
+
+class StoreConflict(Exception):
+    """Another writer kept winning the conditional write; the record fails and SQS retries it."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackKey:
+    provider: Provider
+    kind: Kind
+    id: str
+
+    @property
+    def pk(self) -> str:
+        return f"{self.provider}#{self.kind}#{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    status: str
+    code: str
+    at: str  # ISO 8601 UTC: when the provider answered this (or when the window closed)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"status": self.status, "code": self.code, "at": self.at}
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    key: TrackKey
+    report: Report
+    tracked_since: datetime
+    history: tuple[HistoryEntry, ...] = ()
+    context: dict[str, Any] | None = None
+    chain: str | None = None
+    next_check_at: datetime | None = None
+    outbox: tuple[dict[str, Any], ...] = ()
+    outbox_at: datetime | None = None
+    version: int = 0
+    expires_at: int | None = None
+
+    def to_public(self) -> dict[str, Any]:
+        """What GET /tracked/{provider}/{id} answers."""
+        return {
+            "report": self.report.to_dict(),
+            "history": [entry.to_dict() for entry in self.history],
+            "context": self.context,
+            "tracked_since": iso(self.tracked_since),
+            "next_check_at": None if self.report.final else iso(self.next_check_at),
+        }
+
+
+# ---- the pure rule: may this report replace the stored one? -----------------------------------------
+def rank(report: Report) -> int:
+    """pending < sent (with the carrier, or an open `unknown`) < final."""
+    if report.final:
+        return 2
+    return 0 if report.status is Status.PENDING else 1
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    item: Tracked
+    changed: bool  # the normalized status changed (an event is due)
+    previous_status: Status | None
+
+
+def apply_report(
+    current: Tracked | None, report: Report, *, key: TrackKey, tracked_since: datetime, at: datetime | None = None
+) -> Applied | None:
+    """The item after `report`, or None when the report must not be stored.
+
+    - A final stored report is never replaced (the first final answer wins).
+    - A lower rank never replaces a higher one (no "sent" after "delivered", no "pending" after "sent").
+    - Within one rank, a report checked before the stored one is stale (a late duplicate): ignored.
+    A history entry is added when the status or the provider code changes; `changed` only for the status.
+    """
+    entry = HistoryEntry(str(report.status), report.provider_status.code, iso(at or report.checked_at) or "")
+    if current is None:
+        item = Tracked(key=key, report=report, tracked_since=tracked_since, history=(entry,))
+        return Applied(item, changed=True, previous_status=None)
+    stored = current.report
+    if stored.final:
+        return None
+    if not report.final and (rank(report) < rank(stored) or (rank(report) == rank(stored) and report.checked_at < stored.checked_at)):
+        return None
+    history = current.history
+    if not history or (history[-1].status, history[-1].code) != (entry.status, entry.code):
+        history = (*history, entry)[-MAX_HISTORY:]
+    item = replace(current, report=report, history=history)
+    return Applied(item, changed=report.status is not stored.status, previous_status=stored.status)
+
+
+# ---- the DynamoDB adapter --------------------------------------------------------------------------
+def _to_item(tracked: Tracked, version: int) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": tracked.key.pk,
+        "provider": str(tracked.key.provider),
+        "kind": tracked.key.kind,
+        "id": tracked.key.id,
+        "version": version,
+        "status": str(tracked.report.status),
+        "final": tracked.report.final,
+        "report": json.dumps(tracked.report.to_dict(), separators=(",", ":")),
+        "history": [entry.to_dict() for entry in tracked.history],
+        "tracked_since": iso(tracked.tracked_since),
+        "outbox": [json.dumps(event, separators=(",", ":")) for event in tracked.outbox],
+    }
+    optional = {
+        "context": json.dumps(tracked.context, separators=(",", ":")) if tracked.context is not None else None,
+        "chain": tracked.chain,
+        "next_check_at": iso(tracked.next_check_at),
+        "outbox_at": iso(tracked.outbox_at),
+        "expires_at": tracked.expires_at,
+    }
+    item.update({name: value for name, value in optional.items() if value is not None})
+    return item
+
+
+def _from_item(item: dict[str, Any]) -> Tracked:
+    key = TrackKey(Provider(item["provider"]), item["kind"], item["id"])
+    return Tracked(
+        key=key,
+        report=Report.from_dict(json.loads(item["report"])),
+        tracked_since=parse_iso(item["tracked_since"]),  # type: ignore[arg-type]
+        history=tuple(HistoryEntry(h["status"], h["code"], h["at"]) for h in item.get("history", [])),
+        context=json.loads(item["context"]) if "context" in item else None,
+        chain=item.get("chain"),
+        next_check_at=parse_iso(item.get("next_check_at")),
+        outbox=tuple(json.loads(event) for event in item.get("outbox", [])),
+        outbox_at=parse_iso(item.get("outbox_at")),
+        version=int(item["version"]),
+        expires_at=int(item["expires_at"]) if "expires_at" in item else None,
+    )
+
+
+class StatusStore:
+    """Reads and conditional writes of tracked messages, through a boto3 DynamoDB service resource."""
+
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = dynamodb.Table(table_name)
+
+    @classmethod
+    def from_name(cls, table_name: str) -> StatusStore:
+        import boto3
+
+        return cls(boto3.resource("dynamodb"), table_name)
+
+    def get(self, key: TrackKey) -> Tracked | None:
+        item = self.table.get_item(Key={"pk": key.pk}, ConsistentRead=True).get("Item")
+        return _from_item(item) if item else None
+
+    def get_many(self, keys: Iterable[TrackKey]) -> dict[TrackKey, Tracked]:
+        """Consistent reads of up to 100 keys (one BatchGetItem, unprocessed keys asked again)."""
+        by_pk = {key.pk: key for key in keys}
+        found: dict[TrackKey, Tracked] = {}
+        pending = [{"pk": pk} for pk in by_pk]
+        for _ in range(WRITE_ATTEMPTS):
+            if not pending:
+                break
+            answer = self.dynamodb.batch_get_item(RequestItems={self.table.name: {"Keys": pending, "ConsistentRead": True}})
+            for item in answer.get("Responses", {}).get(self.table.name, []):
+                found[by_pk[item["pk"]]] = _from_item(item)
+            pending = answer.get("UnprocessedKeys", {}).get(self.table.name, {}).get("Keys", [])
+        if pending:
+            raise StoreConflict("the status table did not answer every key (throttled)")
+        return found
+
+    def update(self, key: TrackKey, change: Callable[[Tracked | None], Tracked | None]) -> Tracked | None:
+        """Read, change, write if nobody wrote in between; repeat on a conflict.
+
+        `change` gets the current item (or None) and returns the new item, or None for "nothing to write".
+        Returns what was written (with its new version), or None when nothing was.
+        """
+        from botocore.exceptions import ClientError
+
+        for _ in range(WRITE_ATTEMPTS):
+            current = self.get(key)
+            wanted = change(current)
+            if wanted is None:
+                return None
+            version = (current.version if current else 0) + 1
+            condition = "attribute_not_exists(pk)" if current is None else "version = :expected"
+            values = {} if current is None else {"ExpressionAttributeValues": {":expected": current.version}}
+            try:
+                self.table.put_item(Item=_to_item(wanted, version), ConditionExpression=condition, **values)
+            except ClientError as error:
+                if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    continue  # someone else wrote first: decide again on what they wrote
+                raise
+            return replace(wanted, version=version)
+        raise StoreConflict(f"{key.provider} item kept changing under {WRITE_ATTEMPTS} attempts")

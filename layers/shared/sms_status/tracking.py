@@ -1,0 +1,462 @@
+"""The queue path: senders enqueue message ids, we follow each one until it is final (docs/queue.md).
+
+One SQS record = one message `{"ids": [...]}` (WWT also `{"references": [...]}`), optional `"context"`.
+For each record:
+1. Parse it. A malformed record can never succeed: it is logged (reason only, never its content) and
+   reported as a batch item failure every time, so the redrive policy moves it to the DLQ.
+2. Skip ids that are already final, or that another re-check message follows (duplicate deliveries).
+3. Settle ids whose provider query window has closed (no provider call); look the others up.
+4. Send ONE re-check message for the ids still open (growing delay), THEN store the answers: the store
+   write names the new re-check message (`chain`), so if we crash before the write, the redelivered
+   record still owns the ids and nothing is lost; if we crash after, the orphan re-check is skipped.
+5. Publish the change events written with the answers (the outbox), then remove them from the items.
+A provider outage raises: the record fails, SQS retries it, and after maxReceiveCount it is in the DLQ.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from .config import ConfigError
+from .errors import InvalidRequest, ServiceError
+from .lookup import MAX_KEY_LENGTH, Kind, StatusService
+from .mapping import openmarket as openmarket_mapping
+from .model import Outcome, Provider, ProviderStatus, Report, Status, iso, parse_iso, utcnow
+from .observability import logger
+from .publish import EventPublisher, PublishError, change_detail
+from .services import service_for
+from .store import RETENTION, StatusStore, StoreConflict, Tracked, TrackKey, apply_report
+
+MAX_IDS = 100
+MAX_CONTEXT_BYTES = 4096  # serialized; the context travels in every re-check message and every event
+SQS_MAX_DELAY = 900  # seconds: SQS's DelaySeconds limit; longer waits are chained through `not_before`
+# Growing waits between checks of one message: 30 s, 1, 2, 4, 8, 15, 30 min, then hourly.
+RECHECK_INTERVALS = (30, 60, 120, 240, 480, 900, 1800, 3600)
+# A re-check chain whose check is this late is taken as lost; a new message for the id takes it over.
+CHAIN_LOST_AFTER = timedelta(minutes=30)
+# Outbox events older than this were left by a processor that crashed or failed to publish: republished.
+# Shorter than the queue's visibility timeout (>= 6 x the function timeout), longer than one invocation.
+OUTBOX_GRACE = timedelta(minutes=2)
+KEY_FIELDS: dict[str, Kind] = {"ids": "id", "references": "reference"}
+INTERNAL_FIELDS = frozenset({"attempt", "chain", "since", "not_before"})
+ALLOWED_FIELDS = frozenset({*KEY_FIELDS, "context", *INTERNAL_FIELDS})
+
+
+class MalformedMessage(Exception):
+    """A record that can never succeed. The message says why, without any of the record's content."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingConfig:
+    table_name: str
+    event_bus_name: str
+    queue_url: str
+    query_window: timedelta  # Wooxy and WWT; OpenMarket's 5 days come from its mapping module
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TrackingConfig:
+        env = os.environ if env is None else env
+        values = {}
+        for name in ("STATUS_TABLE_NAME", "EVENT_BUS_NAME", "TRACKING_QUEUE_URL"):
+            value = env.get(name, "").strip()
+            if not value:
+                raise ConfigError(f"{name} is not set")
+            values[name] = value
+        raw_hours = env.get("QUERY_WINDOW_HOURS") or "72"
+        try:
+            hours = float(raw_hours)
+        except ValueError as exc:
+            raise ConfigError(f"QUERY_WINDOW_HOURS must be a number, got {raw_hours!r}") from exc
+        if hours <= 0:
+            raise ConfigError("QUERY_WINDOW_HOURS must be positive")
+        return cls(values["STATUS_TABLE_NAME"], values["EVENT_BUS_NAME"], values["TRACKING_QUEUE_URL"], timedelta(hours=hours))
+
+
+# ---- the message ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TrackRequest:
+    kind: Kind
+    ids: tuple[str, ...]
+    context: dict[str, Any] | None = None
+    attempt: int = 0  # how many checks came before this one (0: the sender's own message)
+    chain: str | None = None  # set on our re-check messages: which message follows these ids
+    since: datetime | None = None  # when tracking started (carried so the window survives missing items)
+    not_before: datetime | None = None  # a chained wait: do nothing before this time
+
+    def to_body(self) -> dict[str, Any]:
+        field = next(name for name, kind in KEY_FIELDS.items() if kind == self.kind)
+        body: dict[str, Any] = {field: list(self.ids), "attempt": self.attempt}
+        optional = {"context": self.context, "chain": self.chain, "since": iso(self.since), "not_before": iso(self.not_before)}
+        body.update({name: value for name, value in optional.items() if value is not None})
+        return body
+
+
+def _time_field(body: dict[str, Any], name: str) -> datetime | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    try:
+        parsed = parse_iso(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise MalformedMessage(f"{name} must be an ISO 8601 UTC time")
+    return parsed
+
+
+def parse_message(raw: str, service: StatusService) -> TrackRequest:
+    """Validate one record body completely, before anything is looked up."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedMessage("the body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise MalformedMessage('the body must be a JSON object like {"ids": [...]}')
+    unknown = sorted(set(body) - ALLOWED_FIELDS)
+    if unknown:
+        raise MalformedMessage(f"unknown field(s): {', '.join(unknown[:5])}")
+    present = [name for name in KEY_FIELDS if name in body]
+    if len(present) != 1:
+        raise MalformedMessage('the body must hold exactly one of "ids" or "references"')
+    field = present[0]
+    kind = KEY_FIELDS[field]
+    if kind not in service.kinds:
+        raise MalformedMessage(f"{service.provider} messages cannot be tracked by {field}")
+    ids = body[field]
+    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_IDS:
+        raise MalformedMessage(f"{field} must be an array of 1 to {MAX_IDS} strings")
+    for position, key in enumerate(ids):
+        if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+            raise MalformedMessage(f"{field}[{position}] must be a non-empty string of at most {MAX_KEY_LENGTH} characters")
+        try:
+            service.validate(key, kind)
+        except InvalidRequest as error:
+            raise MalformedMessage(f"{field}[{position}]: {error.message}") from error
+    context = body.get("context")
+    if context is not None:
+        if not isinstance(context, dict):
+            raise MalformedMessage("context must be a JSON object")
+        if len(json.dumps(context, separators=(",", ":")).encode()) > MAX_CONTEXT_BYTES:
+            raise MalformedMessage(f"context is larger than {MAX_CONTEXT_BYTES} bytes")
+    attempt = body.get("attempt", 0)
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or not 0 <= attempt <= 100_000:
+        raise MalformedMessage("attempt must be a non-negative integer")
+    chain = body.get("chain")
+    if chain is not None and (not isinstance(chain, str) or not 1 <= len(chain) <= 64):
+        raise MalformedMessage("chain must be a short string")
+    return TrackRequest(
+        kind=kind,
+        ids=tuple(dict.fromkeys(ids)),
+        context=context,
+        attempt=attempt,
+        chain=chain,
+        since=_time_field(body, "since"),
+        not_before=_time_field(body, "not_before"),
+    )
+
+
+def recheck_interval(attempt: int) -> int:
+    """Seconds to wait before check number `attempt + 1`."""
+    return RECHECK_INTERVALS[min(attempt, len(RECHECK_INTERVALS) - 1)]
+
+
+def sqs_delay(wait: timedelta) -> int:
+    return max(0, min(SQS_MAX_DELAY, math.ceil(wait.total_seconds())))
+
+
+# ---- adapters ---------------------------------------------------------------------------------------
+class RecheckQueue:
+    """The provider's own tracking queue, for re-check messages."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self.client = client
+        self.queue_url = queue_url
+
+    @classmethod
+    def from_url(cls, queue_url: str) -> RecheckQueue:
+        import boto3
+
+        return cls(boto3.client("sqs"), queue_url)
+
+    def send(self, body: dict[str, Any], delay_seconds: int) -> None:
+        self.client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body, separators=(",", ":")), DelaySeconds=delay_seconds)
+
+
+# ---- the tracker ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """What this check decided for one id, before it is written."""
+
+    report: Report | None  # None: no usable answer this time (lookup error): check again
+    at: datetime | None = None  # the history time, when not the report's checked_at (window closing)
+
+
+class Tracker:
+    def __init__(
+        self,
+        provider: Provider,
+        service: StatusService,
+        store: StatusStore,
+        publisher: EventPublisher,
+        queue: RecheckQueue,
+        query_window: timedelta,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.provider = provider
+        self.service = service
+        self.store = store
+        self.publisher = publisher
+        self.queue = queue
+        self.query_window = query_window
+        self.now = now
+
+    # ---- the query window ----------------------------------------------------------------------------
+    def window_start(self, report: Report | None, since: datetime) -> datetime:
+        return report.submitted_at if report is not None and report.submitted_at is not None else since
+
+    def window_end(self, report: Report | None, since: datetime) -> datetime:
+        window = openmarket_mapping.QUERY_WINDOW if self.provider is Provider.OPENMARKET else self.query_window
+        return self.window_start(report, since) + window
+
+    def window_closed(self, report: Report | None, since: datetime, now: datetime) -> bool:
+        if self.provider is Provider.OPENMARKET:
+            return openmarket_mapping.window_closed(self.window_start(report, since), now)
+        return now >= self.window_end(report, since)
+
+    def settle(self, report: Report | None, key: str, now: datetime) -> Report:
+        """The final report once the provider can no longer be asked (mapping rules; never a guess)."""
+        if report is None:
+            report = Report(
+                provider=self.provider,
+                id=key,
+                status=Status.UNKNOWN,
+                final=False,
+                provider_status=ProviderStatus("query_window_closed", "no usable answer before the query window closed"),
+                checked_at=now,
+            )
+        if self.provider is Provider.OPENMARKET:
+            settled = openmarket_mapping.on_window_closed(report)
+        else:
+            settled = report if report.final else report.with_status(Outcome(Status.UNKNOWN, final=True))
+        return replace(settled, details={**(settled.details or {}), "query_window_closed": True})
+
+    # ---- one record ----------------------------------------------------------------------------------
+    def handle_record(self, record: SQSRecord) -> None:
+        try:
+            request = parse_message(record.body, self.service)
+        except MalformedMessage as error:
+            # Reported as failed on every receive, so the redrive policy moves it to the DLQ.
+            logger.warning(
+                "tracking message rejected",
+                extra={
+                    "provider": str(self.provider),
+                    "message_id": record.message_id,
+                    "reason": str(error),
+                    "receive_count": record.attributes.approximate_receive_count,
+                },
+            )
+            raise
+        enqueued_at = datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC)
+        try:
+            self.process(request, enqueued_at)
+        except (ServiceError, StoreConflict, PublishError) as error:
+            code = error.code if isinstance(error, ServiceError) else type(error).__name__
+            logger.warning(
+                "tracking check failed; SQS will deliver the record again",
+                extra={"provider": str(self.provider), "message_id": record.message_id, "error_code": code, "reason": str(error)},
+            )
+            raise
+
+    def process(self, request: TrackRequest, enqueued_at: datetime) -> None:
+        now = self.now()
+        if request.not_before is not None and request.not_before - now >= timedelta(seconds=1):
+            self.queue.send(request.to_body(), sqs_delay(request.not_before - now))  # a chained wait: one more hop
+            return
+        keys = {key: TrackKey(self.provider, request.kind, key) for key in request.ids}
+        stored = self.store.get_many(keys.values())
+        since = request.since or enqueued_at
+
+        results: dict[str, _Result] = {}
+        to_check: list[str] = []
+        for key in request.ids:
+            item = stored.get(keys[key])
+            if not self._follows(item, request, now):
+                continue
+            report = item.report if item else None
+            if self.window_closed(report, item.tracked_since if item else since, now):
+                results[key] = _Result(self.settle(report, key, now), at=now)
+            else:
+                to_check.append(key)
+        if to_check:
+            answers = self.service.lookup(to_check, request.kind)
+            for key, answer in zip(to_check, answers, strict=True):
+                results[key] = self._read_answer(stored.get(keys[key]), answer, key, now)
+
+        open_keys = [key for key, result in results.items() if not self._final_after(stored.get(keys[key]), result)]
+        chain, due = None, None
+        if open_keys:
+            ends = []
+            for key in open_keys:
+                item = stored.get(keys[key])
+                report = results[key].report or (item.report if item else None)
+                ends.append(self.window_end(report, item.tracked_since if item else since))
+            chain, due = self._send_recheck(request, open_keys, ends, since, now)
+
+        published: list[tuple[TrackKey, dict[str, Any]]] = []
+        for key, result in results.items():
+            change = self._change(keys[key], result, request, since, chain if key in open_keys else None, due, now)
+            written = self.store.update(keys[key], change)
+            if written is not None:  # the event this write added, if any (its id names the version written)
+                published += [(keys[key], event) for event in written.outbox if event["event_id"] == f"{keys[key].pk}#{written.version}"]
+        for item in stored.values():  # events a crashed or failed processor left behind
+            if item.outbox and item.outbox_at is not None and now - item.outbox_at >= OUTBOX_GRACE:
+                published += [(item.key, event) for event in item.outbox if (item.key, event) not in published]
+        self._publish(published)
+        logger.info(
+            "tracking record processed",
+            extra={
+                "provider": str(self.provider),
+                "ids": len(request.ids),
+                "checked": len(to_check),
+                "open": len(open_keys),
+                "events": len(published),
+            },
+        )
+
+    # ---- helpers -------------------------------------------------------------------------------------
+    def _follows(self, item: Tracked | None, request: TrackRequest, now: datetime) -> bool:
+        """Should this message check the id? Exactly one re-check chain follows an open message."""
+        if item is None:
+            return True
+        if item.report.final:
+            return False
+        if item.chain is None:
+            return True
+        if request.chain is not None:
+            return request.chain == item.chain  # a duplicate or orphaned re-check message: not ours
+        # A sender's message for an id that a chain already follows (e.g. an SQS duplicate): leave it to
+        # the chain, unless the chain's check is long overdue (its message was lost or went to the DLQ).
+        return item.next_check_at is None or now - item.next_check_at > CHAIN_LOST_AFTER
+
+    def _read_answer(self, item: Tracked | None, answer: Report, key: str, now: datetime) -> _Result:
+        if answer.details and "error" in answer.details:
+            # The lookup of this id failed (not an answer about the message): check again, store nothing.
+            return _Result(None)
+        if answer.status is Status.NOT_FOUND and item is not None and item.report.status is not Status.NOT_FOUND:
+            if self.provider is Provider.OPENMARKET:
+                # OpenMarket forgets tickets after its 5-day window (711): the ticket aged out, settle it.
+                return _Result(self.settle(item.report, key, now), at=now)
+            logger.warning("a tracked message is no longer found; checking again", extra={"provider": str(self.provider)})
+            return _Result(None)
+        return _Result(answer)
+
+    @staticmethod
+    def _final_after(item: Tracked | None, result: _Result) -> bool:
+        return (item is not None and item.report.final) or (result.report is not None and result.report.final)
+
+    def _send_recheck(
+        self, request: TrackRequest, open_keys: list[str], window_ends: list[datetime], since: datetime, now: datetime
+    ) -> tuple[str, datetime]:
+        due = now + timedelta(seconds=recheck_interval(request.attempt))
+        # Never wait past the earliest window end among these ids: that check settles it.
+        due = max(now + timedelta(seconds=1), min([due, *window_ends]))
+        chain = uuid.uuid4().hex
+        message = TrackRequest(
+            kind=request.kind,
+            ids=tuple(open_keys),
+            context=request.context,
+            attempt=request.attempt + 1,
+            chain=chain,
+            since=since,
+            not_before=due if due - now > timedelta(seconds=SQS_MAX_DELAY) else None,
+        )
+        self.queue.send(message.to_body(), sqs_delay(due - now))
+        return chain, due
+
+    def _change(
+        self, key: TrackKey, result: _Result, request: TrackRequest, since: datetime, chain: str | None, due: datetime | None, now: datetime
+    ) -> Callable[[Tracked | None], Tracked | None]:
+        """The store update for one id: the answer (never backwards), the chain that follows it, the event."""
+
+        def change(current: Tracked | None) -> Tracked | None:
+            applied = None
+            if result.report is not None:
+                applied = apply_report(current, result.report, key=key, tracked_since=since, at=result.at)
+            if applied is None:
+                if current is None or chain is None or current.report.final:
+                    return None  # nothing new to store, and no chain to record
+                item = current
+            else:
+                item = applied.item
+                if current is None:
+                    item = replace(item, context=request.context)
+                if applied.changed:
+                    version = (current.version if current else 0) + 1
+                    event = change_detail(item.report, applied.previous_status, item.context, f"{key.pk}#{version}")
+                    item = replace(item, outbox=(*item.outbox, event), outbox_at=now)
+            if chain is not None and not item.report.final:
+                item = replace(item, chain=chain, next_check_at=due)
+            elif item.report.final:
+                item = replace(item, chain=None, next_check_at=None)
+            end = now if item.report.final else self.window_end(item.report, item.tracked_since)
+            return replace(item, expires_at=int((end + RETENTION).timestamp()))
+
+        return change
+
+    def _publish(self, events: list[tuple[TrackKey, dict[str, Any]]]) -> None:
+        if not events:
+            return
+        self.publisher.publish([event for _, event in events])
+        by_key: dict[TrackKey, set[str]] = {}
+        for key, event in events:
+            by_key.setdefault(key, set()).add(event["event_id"])
+        for key, event_ids in by_key.items():
+
+            def clear(current: Tracked | None, event_ids: set[str] = event_ids) -> Tracked | None:
+                if current is None or not any(event["event_id"] in event_ids for event in current.outbox):
+                    return None
+                remaining = tuple(event for event in current.outbox if event["event_id"] not in event_ids)
+                return replace(current, outbox=remaining, outbox_at=current.outbox_at if remaining else None)
+
+            self.store.update(key, clear)
+
+
+# ---- the Lambda entry point -------------------------------------------------------------------------
+@cache
+def tracker_for(provider: Provider) -> Tracker:
+    """Built once per container (a cold start) from the environment."""
+    try:
+        config = TrackingConfig.from_env()
+    except ConfigError as exc:
+        raise ServiceError(f"configuration error: {exc}") from exc
+    return Tracker(
+        provider,
+        service_for(provider),
+        StatusStore.from_name(config.table_name),
+        EventPublisher.from_name(config.event_bus_name),
+        RecheckQueue.from_url(config.queue_url),
+        config.query_window,
+    )
+
+
+def reset_trackers() -> None:
+    """Forget built trackers (tests change the environment between cases)."""
+    tracker_for.cache_clear()
+
+
+def handle_batch(provider: Provider, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An SQS batch from the provider's tracking queue; only the failed records are reported back."""
+    tracker = tracker_for(provider)
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=tracker.handle_record, processor=processor, context=context)

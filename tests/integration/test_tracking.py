@@ -1,0 +1,452 @@
+"""The queue path end to end: moto SQS (with a DLQ), DynamoDB and EventBridge (a rule to a capture queue), the
+sandboxes over HTTP, and the REAL functions/<provider>/app.py handlers fed real-shaped SQS events built from
+messages received from the moto queue. After each invocation the test deletes the records that did not fail,
+as Lambda's event source mapping does; failed ones stay and come back after the visibility timeout."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import boto3
+import moto.sqs.models
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from local.sandboxes import openmarket as om_sandbox
+from local.sandboxes import wooxy as wooxy_sandbox_module
+from local.sandboxes import wwt as wwt_sandbox_module
+from local.sandboxes.base import Fault
+from sms_status.api import status_store
+from sms_status.model import iso, utcnow
+from sms_status.services import reset_services
+from sms_status.tracking import reset_trackers
+from tests.apigw import LambdaContext, call, load_handler, rest_event
+
+MAX_RECEIVES = 3
+VISIBILITY = 30
+TABLE = "sms-status-test"
+BUS = "sms-status-test-bus"
+SECRETS = {
+    "openmarket": om_sandbox.DEFAULT_CREDENTIALS,
+    "wooxy": wooxy_sandbox_module.DEFAULT_CREDENTIALS,
+    "wwt": wwt_sandbox_module.DEFAULT_CREDENTIALS,
+}
+
+
+class SqsClock:
+    """Moves moto's SQS time forward, so delayed and in-flight messages come due without sleeping."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.offset_ms = 0.0
+        real = moto.sqs.models.unix_time_millis
+        monkeypatch.setattr(moto.sqs.models, "unix_time_millis", lambda dt=None: real(dt) + self.offset_ms)
+
+    def advance(self, seconds: float) -> None:
+        self.offset_ms += seconds * 1000
+
+
+class Stack:
+    """The AWS side of one provider's queue path, in moto."""
+
+    def __init__(self, provider: str, clock: SqsClock) -> None:
+        self.provider = provider
+        self.clock = clock
+        self.sqs = boto3.client("sqs")
+        self.dlq_url = self.sqs.create_queue(QueueName=f"{provider}-tracking-dlq")["QueueUrl"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)})
+        self.queue_url = self.sqs.create_queue(
+            QueueName=f"{provider}-tracking", Attributes={"VisibilityTimeout": str(VISIBILITY), "RedrivePolicy": redrive}
+        )["QueueUrl"]
+        self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.capture_url = self.sqs.create_queue(QueueName="capture")["QueueUrl"]
+        capture_arn = self.sqs.get_queue_attributes(QueueUrl=self.capture_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = boto3.client("events")
+        events.create_event_bus(Name=BUS)
+        events.put_rule(Name="capture", EventBusName=BUS, EventPattern=json.dumps({"source": ["sms-status"]}))
+        events.put_targets(Rule="capture", EventBusName=BUS, Targets=[{"Id": "capture", "Arn": capture_arn}])
+        boto3.client("dynamodb").create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.table = boto3.resource("dynamodb").Table(TABLE)
+        self.handler = load_handler(provider)
+
+    # ---- the sender's side ----------------------------------------------------------------------------
+    def enqueue(self, body: dict | str) -> str:
+        raw = body if isinstance(body, str) else json.dumps(body)
+        return self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=raw)["MessageId"]
+
+    # ---- Lambda's event source mapping ----------------------------------------------------------------
+    def receive(self) -> list[dict]:
+        answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])
+        return answer.get("Messages", [])
+
+    def invoke(self, messages: list[dict]) -> dict:
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m["Attributes"],
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": self.queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+        return self.handler.lambda_handler({"Records": records}, LambdaContext())
+
+    def poll(self) -> tuple[list[dict], set[str]]:
+        """One event-source-mapping round: receive, invoke, delete what succeeded. Returns (messages, failed ids)."""
+        messages = self.receive()
+        if not messages:
+            return [], set()
+        response = self.invoke(messages)
+        failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return messages, failed
+
+    # ---- what came out --------------------------------------------------------------------------------
+    def events(self) -> list[dict]:
+        found = []
+        while batch := self.sqs.receive_message(QueueUrl=self.capture_url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    def counts(self, url: str | None = None) -> dict[str, int]:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible"]
+        attributes = self.sqs.get_queue_attributes(QueueUrl=url or self.queue_url, AttributeNames=names)["Attributes"]
+        return {"visible": int(attributes[names[0]]), "delayed": int(attributes[names[1]]), "in_flight": int(attributes[names[2]])}
+
+    def item(self, kind: str, id: str) -> dict | None:
+        return self.table.get_item(Key={"pk": f"{self.provider}#{kind}#{id}"}).get("Item")
+
+
+@pytest.fixture
+def sqs_clock(monkeypatch):
+    return SqsClock(monkeypatch)
+
+
+@pytest.fixture
+def aws(monkeypatch, openmarket_sandbox, wooxy_sandbox, wwt_sandbox, sqs_clock):
+    """moto with the secrets and one Stack factory; each provider function points at its sandbox."""
+    with mock_aws():
+        secrets = boto3.client("secretsmanager")
+        for provider, secret in SECRETS.items():
+            secrets.create_secret(Name=f"sms-status/{provider}", SecretString=json.dumps(secret))
+        for prefix, sandbox in (("OPENMARKET", openmarket_sandbox), ("WOOXY", wooxy_sandbox), ("WWT", wwt_sandbox)):
+            monkeypatch.setenv(f"{prefix}_BASE_URL", sandbox.base_url)
+            monkeypatch.setenv(f"{prefix}_SECRET_NAME", f"sms-status/{prefix.lower()}")
+        monkeypatch.setenv("PROVIDER_READ_TIMEOUT", "0.5")
+        monkeypatch.setenv("PROVIDER_RETRIES", "0")
+        monkeypatch.setenv("STATUS_TABLE_NAME", TABLE)
+        monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+        monkeypatch.setenv("QUERY_WINDOW_HOURS", "72")
+
+        def stack(provider: str) -> Stack:
+            built = Stack(provider, sqs_clock)
+            monkeypatch.setenv("TRACKING_QUEUE_URL", built.queue_url)
+            return built
+
+        reset_services()
+        reset_trackers()
+        status_store.cache_clear()
+        parameters.clear_caches()
+        yield stack
+        reset_services()
+        reset_trackers()
+        status_store.cache_clear()
+        parameters.clear_caches()
+
+
+def statuses(events: list[dict]) -> list[tuple[str | None, str]]:
+    return [(e["detail"]["previous_status"], e["detail"]["report"]["status"]) for e in events]
+
+
+# ---- malformed records ------------------------------------------------------------------------------
+def test_a_batch_mixing_good_and_malformed_records_fails_only_the_bad_ones(aws, wwt_sandbox, caplog):
+    # Given one good message and five that can never succeed (one carrying a phone number in its context)
+    stack = aws("wwt")
+    wwt_sandbox.add_message("211", steps=[(0, "delivered")], reference="ext19")
+    good = stack.enqueue({"ids": ["211"], "context": {"order": "A-1"}})
+    bad = {
+        stack.enqueue("this is not json"),
+        stack.enqueue({"ids": []}),
+        stack.enqueue({"ids": ["not-a-wwt-id"]}),
+        stack.enqueue({"ids": ["211"], "context": {"phone": "+15551234567"}, "text": "Hello Alice"}),
+        stack.enqueue({"ids": ["211"], "references": ["ext19"]}),
+    }
+    # When one batch holds all six
+    messages, failed = stack.poll()
+    # Then only the bad ones are batch item failures, and the good one was stored and published
+    assert len(messages) == 6
+    assert failed == bad
+    assert good not in failed
+    item = stack.item("id", "211")
+    assert item["status"] == "delivered"
+    events = stack.events()
+    assert len(events) == 1
+    assert events[0]["source"] == "sms-status"
+    assert events[0]["detail-type"] == "SMS Status Changed"
+    assert events[0]["detail"]["context"] == {"order": "A-1"}
+    # and every rejection is logged with its reason, never with the record's content
+    rejected = [record for record in caplog.records if record.getMessage() == "tracking message rejected"]
+    assert len(rejected) == 5
+    assert all(record.reason for record in rejected)
+    everything_logged = " ".join(str(vars(record)) for record in caplog.records)
+    assert "+15551234567" not in everything_logged
+    assert "Hello Alice" not in everything_logged
+
+
+def test_a_malformed_record_fails_on_every_receive_and_lands_in_the_dlq(aws, sqs_clock):
+    stack = aws("wooxy")
+    message_id = stack.enqueue({"ids": "5d91537bd132fdf45916520a"})  # a string, not an array
+    for _ in range(MAX_RECEIVES):
+        _, failed = stack.poll()
+        assert failed == {message_id}
+        sqs_clock.advance(VISIBILITY + 1)
+    assert stack.receive() == []  # the next receive moves it to the DLQ instead
+    dead = stack.sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["MessageId"] for m in dead] == [message_id]
+    assert json.loads(dead[0]["Body"]) == {"ids": "5d91537bd132fdf45916520a"}
+
+
+# ---- provider outage ---------------------------------------------------------------------------------
+def test_a_provider_outage_fails_the_records_each_time_then_the_dlq_holds_them_all(aws, sqs_clock, openmarket_sandbox):
+    stack = aws("openmarket")
+    openmarket_sandbox.add_message("T-1", steps=[(0, 4)])
+    openmarket_sandbox.add_message("T-2", steps=[(0, 4)])
+    openmarket_sandbox.inject(Fault.UNAVAILABLE, times=None)
+    sent = {stack.enqueue({"ids": ["T-1"]}), stack.enqueue({"ids": ["T-2"]})}
+    for _ in range(MAX_RECEIVES):
+        messages, failed = stack.poll()
+        assert {m["MessageId"] for m in messages} == sent
+        assert failed == sent
+        sqs_clock.advance(VISIBILITY + 1)
+    assert stack.receive() == []
+    dead = stack.sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert {m["MessageId"] for m in dead} == sent  # none lost
+    assert stack.item("id", "T-1") is None
+    assert stack.events() == []
+
+
+def test_after_an_outage_the_retried_record_succeeds(aws, sqs_clock, openmarket_sandbox):
+    stack = aws("openmarket")
+    openmarket_sandbox.add_message("T-1", steps=[(0, 4)])
+    openmarket_sandbox.inject(Fault.SERVER_ERROR, times=1)
+    sent = stack.enqueue({"ids": ["T-1"]})
+    assert stack.poll()[1] == {sent}
+    sqs_clock.advance(VISIBILITY + 1)
+    assert stack.poll()[1] == set()
+    assert stack.item("id", "T-1")["status"] == "delivered"
+    assert statuses(stack.events()) == [(None, "delivered")]
+
+
+# ---- duplicates ---------------------------------------------------------------------------------------
+def test_duplicate_deliveries_publish_one_event_and_follow_one_chain(aws, wooxy_sandbox):
+    stack = aws("wooxy")
+    wooxy_sandbox.add_message("5d91537bd132fdf45916520a", steps=[(0, "queued")])
+    body = {"ids": ["5d91537bd132fdf45916520a"], "context": {"campaign": 7}}
+    # SQS delivers the same message twice (and a sender enqueued it twice)
+    stack.enqueue(body)
+    messages, failed = stack.poll()
+    assert failed == set()
+    assert stack.invoke(messages) == {"batchItemFailures": []}  # the very same record again
+    stack.enqueue(body)
+    assert stack.poll()[1] == set()
+    assert statuses(stack.events()) == [(None, "pending")]
+    assert stack.counts()["delayed"] == 1  # one re-check chain, not three
+
+
+# ---- progression across re-checks ---------------------------------------------------------------------
+def test_a_message_progresses_pending_sent_delivered_across_delayed_rechecks(aws, sqs_clock, openmarket_sandbox):
+    stack = aws("openmarket")
+    openmarket_sandbox.add_message("12004-0328K-1232U-18C21", steps=[(0, 2), (40, 3), (100, 4)])
+    stack.enqueue({"ids": ["12004-0328K-1232U-18C21"], "context": {"order": 42}})
+
+    assert stack.poll()[1] == set()
+    assert statuses(stack.events()) == [(None, "pending")]
+    # The re-check is on the queue with DelaySeconds=30: not receivable before, receivable after
+    assert stack.counts() == {"visible": 0, "delayed": 1, "in_flight": 0}
+    sqs_clock.advance(29)
+    assert stack.receive() == []
+    sqs_clock.advance(2)
+    openmarket_sandbox.clock.advance(45)
+    messages, failed = stack.poll()
+    assert len(messages) == 1
+    assert failed == set()
+    assert json.loads(messages[0]["Body"])["attempt"] == 1
+    assert statuses(stack.events()) == [("pending", "sent")]
+
+    # The second re-check waits 60 s
+    sqs_clock.advance(59)
+    assert stack.receive() == []
+    sqs_clock.advance(2)
+    openmarket_sandbox.clock.advance(60)
+    assert stack.poll()[1] == set()
+    events = stack.events()
+    assert statuses(events) == [("sent", "delivered")]
+    assert events[0]["detail"]["context"] == {"order": 42}
+    assert events[0]["detail"]["report"]["final"] is True
+    # Final: no more re-checks
+    sqs_clock.advance(3600)
+    assert stack.counts() == {"visible": 0, "delayed": 0, "in_flight": 0}
+    assert [h["status"] for h in stack.item("id", "12004-0328K-1232U-18C21")["history"]] == ["pending", "sent", "delivered"]
+
+
+# ---- out-of-order answers -------------------------------------------------------------------------------
+def test_a_stale_lower_status_changes_nothing(aws, sqs_clock, wwt_sandbox):
+    stack = aws("wwt")
+    wwt_sandbox.add_message("300", steps=[(0, "sent")])
+    stack.enqueue({"ids": ["300"]})
+    assert stack.poll()[1] == set()
+    assert statuses(stack.events()) == [(None, "sent")]
+    # The provider now answers an older state ("accepted" = pending), e.g. a lagging replica
+    wwt_sandbox.add_message("300", steps=[(0, "accepted")])
+    sqs_clock.advance(31)
+    requests_before = len(wwt_sandbox.requests)
+    assert stack.poll()[1] == set()
+    assert len(wwt_sandbox.requests) == requests_before + 1  # it was asked, and answered "pending"
+    assert stack.events() == []
+    item = stack.item("id", "300")
+    assert item["status"] == "sent"
+    assert [h["status"] for h in item["history"]] == ["sent"]
+
+
+def test_a_final_status_is_never_asked_again_or_replaced(aws, wwt_sandbox):
+    stack = aws("wwt")
+    wwt_sandbox.add_message("301", steps=[(0, "delivered")], reference="ref301")
+    stack.enqueue({"references": ["ref301"]})
+    assert stack.poll()[1] == set()
+    assert statuses(stack.events()) == [(None, "delivered")]
+    wwt_sandbox.add_message("301", steps=[(0, "sent")], reference="ref301")  # a stale "sent" would come back
+    requests_before = len(wwt_sandbox.requests)
+    stack.enqueue({"references": ["ref301"]})
+    assert stack.poll()[1] == set()
+    assert len(wwt_sandbox.requests) == requests_before
+    assert stack.events() == []
+    assert stack.item("reference", "ref301")["status"] == "delivered"
+    assert stack.item("id", "301") is None  # references are keyed apart from ids
+
+
+# ---- the query window -----------------------------------------------------------------------------------
+def test_openmarket_code_0_becomes_delivered_when_the_5_day_window_closes(aws, sqs_clock, openmarket_sandbox):
+    stack = aws("openmarket")
+    openmarket_sandbox.add_message("LANDLINE-1", steps=[(0, 0)])  # "sent", and no receipt will ever follow
+    stack.enqueue({"ids": ["LANDLINE-1"], "context": {"k": "v"}})
+    assert stack.poll()[1] == set()
+    assert statuses(stack.events()) == [(None, "sent")]
+    # Five days pass (moved in the table, where the window is measured from)
+    stack.table.update_item(
+        Key={"pk": "openmarket#id#LANDLINE-1"},
+        UpdateExpression="SET tracked_since = :old",
+        ExpressionAttributeValues={":old": iso(utcnow() - timedelta(days=5, minutes=1))},
+    )
+    sqs_clock.advance(31)
+    requests_before = len(openmarket_sandbox.requests)
+    assert stack.poll()[1] == set()
+    assert len(openmarket_sandbox.requests) == requests_before  # settled without asking
+    events = stack.events()
+    assert statuses(events) == [("sent", "delivered")]
+    assert events[0]["detail"]["report"]["final"] is True
+    assert events[0]["detail"]["report"]["details"]["query_window_closed"] is True
+    assert events[0]["detail"]["context"] == {"k": "v"}
+    sqs_clock.advance(3600)
+    assert stack.counts()["delayed"] + stack.counts()["visible"] == 0
+
+
+def test_wooxy_open_message_becomes_unknown_final_after_query_window_hours(aws, sqs_clock, wooxy_sandbox):
+    stack = aws("wooxy")
+    wooxy_sandbox.clock.advance(-73 * 3600)  # created 73 hours ago, still "queued"
+    wooxy_sandbox.add_message("5d91537bd132fdf45916520d", steps=[(0, "queued")])
+    wooxy_sandbox.clock.advance(73 * 3600)
+    stack.enqueue({"ids": ["5d91537bd132fdf45916520d"]})
+    assert stack.poll()[1] == set()
+    assert statuses(stack.events()) == [(None, "pending")]
+    # The window (from Wooxy's createdAt) has passed: the re-check is due at once, and settles it
+    sqs_clock.advance(2)
+    assert stack.poll()[1] == set()
+    events = stack.events()
+    assert statuses(events) == [("pending", "unknown")]
+    assert events[0]["detail"]["report"]["final"] is True
+    assert events[0]["detail"]["report"]["provider_status"]["code"] == "queued"  # the raw value is kept
+
+
+# ---- GET /tracked ----------------------------------------------------------------------------------------
+def test_get_tracked_answers_the_stored_report_with_history_and_404_when_not_tracked(aws, sqs_clock, wwt_sandbox):
+    stack = aws("wwt")
+    wwt_sandbox.add_message("400", steps=[(0, "accepted"), (40, "delivered")], reference="ord400")
+    stack.enqueue({"references": ["ord400"], "context": {"order": "400"}})
+    stack.poll()
+    sqs_clock.advance(31)
+    wwt_sandbox.clock.advance(45)
+    stack.poll()
+    tracked = load_handler("tracked")
+
+    status, body = call(tracked, reference_event("wwt", "ord400", kind="reference"))
+    assert status == 200
+    assert body["report"]["status"] == "delivered"
+    assert [h["status"] for h in body["history"]] == ["pending", "delivered"]
+    assert body["context"] == {"order": "400"}
+    assert body["next_check_at"] is None
+
+    status, body = call(tracked, reference_event("wwt", "ord400"))  # by WWT id: not tracked that way
+    assert status == 404
+    assert body["error"]["message"] == "this message is not tracked"
+    status, body = call(tracked, reference_event("nope", "1"))
+    assert status == 400
+    assert body["error"]["code"] == "invalid_request"
+
+
+def reference_event(provider: str, id: str, kind: str | None = None) -> dict:
+    event = rest_event("GET", "/tracked/{provider}/{id}", {"provider": provider, "id": id})
+    if kind is not None:
+        event["queryStringParameters"] = {"kind": kind}
+        event["multiValueQueryStringParameters"] = {"kind": [kind]}
+    return event
+
+
+# ---- a crash between the store write and the publish --------------------------------------------------------
+def test_an_event_not_published_is_published_when_the_record_comes_back(aws, sqs_clock, wooxy_sandbox, monkeypatch):
+    stack = aws("wooxy")
+    wooxy_sandbox.add_message("5d91537bd132fdf45916520b", steps=[(0, "delivered")])
+    sent = stack.enqueue({"ids": ["5d91537bd132fdf45916520b"]})
+    # EventBridge is down for the first invocation: the change is stored with its event in the outbox
+    from sms_status.publish import EventPublisher, PublishError
+
+    real_publish = EventPublisher.publish
+    calls = []
+
+    def failing_once(self, details):
+        calls.append(len(details))
+        if len(calls) == 1:
+            raise PublishError("EventBridge refused 1 of 1 change events (InternalFailure)")
+        return real_publish(self, details)
+
+    monkeypatch.setattr(EventPublisher, "publish", failing_once)
+    assert stack.poll()[1] == {sent}
+    assert stack.events() == []
+    assert len(stack.item("id", "5d91537bd132fdf45916520b")["outbox"]) == 1
+    # SQS delivers the record again after the visibility timeout (by then the outbox entry is past its grace)
+    stack.table.update_item(
+        Key={"pk": "wooxy#id#5d91537bd132fdf45916520b"},
+        UpdateExpression="SET outbox_at = :old",
+        ExpressionAttributeValues={":old": iso(utcnow() - timedelta(minutes=3))},
+    )
+    sqs_clock.advance(VISIBILITY + 1)
+    requests_before = len(wooxy_sandbox.requests)
+    assert stack.poll()[1] == set()
+    assert len(wooxy_sandbox.requests) == requests_before  # already final: not asked again
+    assert statuses(stack.events()) == [(None, "delivered")]  # published once, late
+    assert "outbox" not in stack.item("id", "5d91537bd132fdf45916520b") or stack.item("id", "5d91537bd132fdf45916520b")["outbox"] == []
