@@ -86,7 +86,7 @@ class Stack:
         answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])
         return answer.get("Messages", [])
 
-    def invoke(self, messages: list[dict]) -> dict:
+    def invoke(self, messages: list[dict], context: object | None = None) -> dict:
         records = [
             {
                 "messageId": m["MessageId"],
@@ -101,14 +101,14 @@ class Stack:
             }
             for m in messages
         ]
-        return self.handler.lambda_handler({"Records": records}, LambdaContext())
+        return self.handler.lambda_handler({"Records": records}, context or LambdaContext())
 
-    def poll(self) -> tuple[list[dict], set[str]]:
+    def poll(self, context: object | None = None) -> tuple[list[dict], set[str]]:
         """One event-source-mapping round: receive, invoke, delete what succeeded. Returns (messages, failed ids)."""
         messages = self.receive()
         if not messages:
             return [], set()
-        response = self.invoke(messages)
+        response = self.invoke(messages, context)
         failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
         for message in messages:
             if message["MessageId"] not in failed:
@@ -207,6 +207,32 @@ def test_a_batch_mixing_good_and_malformed_records_fails_only_the_bad_ones(aws, 
     everything_logged = " ".join(str(vars(record)) for record in caplog.records)
     assert "+15551234567" not in everything_logged
     assert "Hello Alice" not in everything_logged
+
+
+def test_records_that_would_outrun_the_invocation_go_back_to_the_queue_unchecked(aws, sqs_clock, wooxy_sandbox):
+    class NearlyOutOfTime(LambdaContext):
+        @staticmethod
+        def get_remaining_time_in_millis() -> int:
+            return 5_000  # less than the lookup deadline (20 s) plus the margin
+
+    stack = aws("wooxy")
+    wooxy_sandbox.add_message("m1", steps=[(0, "delivered")])
+    stack.enqueue({"ids": ["m1"], "context": {"order": "B-2"}})
+    # When the invocation has too little time left, nothing is asked and nothing fails
+    messages, failed = stack.poll(NearlyOutOfTime())
+    assert (len(messages), failed) == (1, set())
+    assert wooxy_sandbox.requests == []
+    assert stack.item("id", "m1") is None
+    # Then the message is back on the queue, unchanged but for when tracking started, with a fresh receive count
+    (deferred,) = stack.receive()
+    body = json.loads(deferred["Body"])
+    assert (body["ids"], body["context"], body["attempt"]) == (["m1"], {"order": "B-2"}, 0)
+    assert "since" in body
+    assert deferred["Attributes"]["ApproximateReceiveCount"] == "1"
+    # and a later invocation with time to spare checks it
+    stack.sqs.change_message_visibility(QueueUrl=stack.queue_url, ReceiptHandle=deferred["ReceiptHandle"], VisibilityTimeout=0)
+    stack.poll()
+    assert stack.item("id", "m1")["status"] == "delivered"
 
 
 def test_a_malformed_record_fails_on_every_receive_and_lands_in_the_dlq(aws, sqs_clock):

@@ -40,6 +40,7 @@ from .store import RETENTION, StatusStore, StoreConflict, Tracked, TrackKey, app
 
 MAX_IDS = 100
 MAX_CONTEXT_BYTES = 4096  # serialized; the context travels in every re-check message and every event
+RECORD_MARGIN_SECONDS = 3  # beyond the lookup deadline: the table write, the event and the re-check message
 SQS_MAX_DELAY = 900  # seconds: SQS's DelaySeconds limit; longer waits are chained through `not_before`
 # Growing waits between checks of one message: 30 s, 1, 2, 4, 8, 15, 30 min, then hourly.
 RECHECK_INTERVALS = (30, 60, 120, 240, 480, 900, 1800, 3600)
@@ -252,7 +253,7 @@ class Tracker:
         return replace(settled, details={**(settled.details or {}), "query_window_closed": True})
 
     # ---- one record ----------------------------------------------------------------------------------
-    def handle_record(self, record: SQSRecord) -> None:
+    def handle_record(self, record: SQSRecord, out_of_time: bool = False) -> None:
         try:
             request = parse_message(record.body, self.service)
         except MalformedMessage as error:
@@ -268,6 +269,12 @@ class Tracker:
             )
             raise
         enqueued_at = datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC)
+        if out_of_time:
+            # Too little of the invocation is left to check these ids safely: hand the message back as it is
+            # (keeping when tracking started) rather than fail it, which would count towards the DLQ.
+            self.queue.send(replace(request, since=request.since or enqueued_at).to_body(), 0)
+            logger.info("tracking message deferred: invocation out of time", extra={"provider": str(self.provider)})
+            return
         try:
             self.process(request, enqueued_at)
         except (ServiceError, StoreConflict, PublishError) as error:
@@ -458,5 +465,13 @@ def reset_trackers() -> None:
 def handle_batch(provider: Provider, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """An SQS batch from the provider's tracking queue; only the failed records are reported back."""
     tracker = tracker_for(provider)
+    # One record can take up to the lookup deadline; start one only if that much time (and a margin for the
+    # table and event writes) is left. Later records are deferred, so the invocation never times out midway.
+    reserve_ms = (tracker.service.deadline + RECORD_MARGIN_SECONDS) * 1000
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+
+    def handle(record: SQSRecord) -> None:
+        tracker.handle_record(record, out_of_time=remaining is not None and remaining() < reserve_ms)
+
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=tracker.handle_record, processor=processor, context=context)
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
