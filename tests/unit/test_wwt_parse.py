@@ -328,3 +328,8 @@ def test_bad_secret_names_the_secret_never_the_value(value: object):
 
 def test_credentials_repr_hides_the_key():
     assert "live_abc" not in repr(WwtCredentials(api_key="live_abc"))
+
+
+def test_a_key_with_a_newline_is_refused_it_would_split_the_header():
+    with pytest.raises(CredentialsError, match="cannot carry"):
+        WwtCredentials.from_secret({"api_key": "live_abc\r\nX-Evil: 1"}, "wwt/creds")

@@ -6,10 +6,37 @@ Errors name the secret, never its value.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import CredentialsError
+
+# Values travel in HTTP headers (Wooxy, WWT): a newline or NUL would corrupt or split the request.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f]")
+
+
+def secret_fields(value: object, secret_name: str, keys: tuple[str, ...], forbidden: re.Pattern[str] = CONTROL_CHARACTERS) -> list[str]:
+    """The `keys` of a provider secret, in order: a JSON object (or its text) whose values are non-empty strings
+    free of `forbidden` characters. Errors name the secret and the key, never a value."""
+    shape = "{" + ", ".join(f'"{key}": "..."' for key in keys) + "}"
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise CredentialsError(f"secret {secret_name} is not valid JSON", {"secret": secret_name}) from None
+    if not isinstance(value, Mapping):
+        raise CredentialsError(f"secret {secret_name} must be a JSON object {shape}", {"secret": secret_name})
+    fields = []
+    for key in keys:
+        item = value.get(key)
+        if not isinstance(item, str) or not item.strip():
+            raise CredentialsError(f"secret {secret_name} has no usable {key} (a non-empty string)", {"secret": secret_name, "key": key})
+        if forbidden.search(item):
+            raise CredentialsError(f"secret {secret_name}: {key} holds characters it cannot carry", {"secret": secret_name, "key": key})
+        fields.append(item)
+    return fields
 
 
 class SecretSource[T]:

@@ -18,7 +18,8 @@ from datetime import datetime
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
-from ..errors import CredentialsError, InvalidRequest, ProviderAuthError, ProviderError, ProviderUnavailable
+from ..credentials import secret_fields
+from ..errors import InvalidRequest, ProviderAuthError, ProviderError, ProviderUnavailable
 from ..http import HttpClient
 from ..mapping.openmarket import (
     AUTH_ERROR_CODES,
@@ -51,20 +52,9 @@ class OpenMarketCredentials:
 
     @classmethod
     def from_secret(cls, value: object, secret_name: str) -> OpenMarketCredentials:
-        """`{"account_id": "...", "password": "..."}`. Errors name the secret and the key, never a value."""
-        if not isinstance(value, dict):
-            raise CredentialsError(f"secret {secret_name} must be a JSON object with account_id and password", {"secret": secret_name})
-        for key in ("account_id", "password"):
-            item = value.get(key)
-            if not isinstance(item, str) or not item.strip():
-                raise CredentialsError(
-                    f"secret {secret_name} has no usable {key} (a non-empty string)", {"secret": secret_name, "key": key}
-                )
-            if _NOT_XML.search(item):
-                raise CredentialsError(
-                    f"secret {secret_name}: {key} holds characters XML cannot carry", {"secret": secret_name, "key": key}
-                )
-        return cls(account_id=value["account_id"], password=value["password"])
+        """`{"account_id": "...", "password": "..."}`; both go into the query XML, so no characters XML cannot carry."""
+        account_id, password = secret_fields(value, secret_name, ("account_id", "password"), forbidden=_NOT_XML)
+        return cls(account_id=account_id, password=password)
 
 
 def validate_ticket_id(ticket_id: object) -> str:

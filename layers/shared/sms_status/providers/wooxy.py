@@ -22,7 +22,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from ..errors import CredentialsError, InvalidRequest, ProviderAuthError, ProviderError, ProviderUnavailable
+from ..credentials import secret_fields
+from ..errors import InvalidRequest, ProviderAuthError, ProviderError, ProviderUnavailable
 from ..http import HttpClient
 from ..mapping.wooxy import classify
 from ..model import Provider, ProviderStatus, Report, Status, not_found, parse_provider_time, utcnow
@@ -42,19 +43,7 @@ class WooxyCredentials:
     @classmethod
     def from_secret(cls, value: object, secret_name: str) -> WooxyCredentials:
         """The pinned secret shape `{"access_token": "..."}` (a dict, or its JSON text)."""
-        if isinstance(value, str | bytes):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise CredentialsError(f"secret {secret_name} is not valid JSON", {"secret": secret_name}) from None
-        if not isinstance(value, Mapping):
-            raise CredentialsError(f'secret {secret_name} must be a JSON object {{"access_token": "..."}}', {"secret": secret_name})
-        token = value.get("access_token")
-        if not isinstance(token, str) or not token.strip():
-            raise CredentialsError(f"secret {secret_name} has no non-empty string access_token", {"secret": secret_name})
-        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in token):
-            # It goes into an HTTP header: a newline would split the request.
-            raise CredentialsError(f"secret {secret_name} has control characters in access_token", {"secret": secret_name})
+        (token,) = secret_fields(value, secret_name, ("access_token",))
         return cls(token)
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..errors import CredentialsError, InvalidRequest, ProviderAuthError, ProviderError
+from ..credentials import secret_fields
+from ..errors import InvalidRequest, ProviderAuthError, ProviderError
 from ..http import HttpClient
 from ..mapping.wwt import ErrorMeaning, classify, describe_error, error_meaning
 from ..model import Provider, ProviderStatus, Report, Status, not_found, parse_price, parse_provider_time
@@ -39,17 +39,8 @@ class WwtCredentials:
     @classmethod
     def from_secret(cls, value: Any, secret_name: str) -> WwtCredentials:
         """Pinned shape `{"api_key": "..."}` (a mapping, or its JSON text). Errors name the secret only."""
-        if isinstance(value, str | bytes):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise CredentialsError(f"secret {secret_name} is not valid JSON", {"secret": secret_name}) from None
-        api_key = value.get("api_key") if isinstance(value, Mapping) else None
-        if not isinstance(api_key, str) or not api_key.strip():
-            raise CredentialsError(
-                f'secret {secret_name} must be JSON {{"api_key": "..."}} with a non-empty api_key', {"secret": secret_name}
-            )
-        return cls(api_key=api_key.strip())
+        (api_key,) = secret_fields(value, secret_name, ("api_key",))
+        return cls(api_key=api_key)
 
 
 def validate_id(value: str) -> str:
