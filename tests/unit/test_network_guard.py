@@ -13,4 +13,3 @@ def test_connect_is_guarded():
     assert socket.socket.connect.__module__ == "pytest_socket"
     with socket.create_server(("127.0.0.1", 0)) as server, socket.create_connection(server.getsockname(), timeout=1):
         pass
-
