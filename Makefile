@@ -49,6 +49,9 @@ unit: $(VENV)/.installed
 run: $(VENV)/.installed
 	PYTHONPATH=layers/shared:. $(PY) -m local.run
 
+enqueue: $(VENV)/.installed  ## make enqueue PROVIDER=wooxy IDS="id1 id2": track ids through the running local service's queue
+	PYTHONPATH=layers/shared:. $(PY) -m local.enqueue $(PROVIDER) $(IDS)
+
 bench: build
 	PYTHONPATH=layers/shared:. $(PY) -m bench
 

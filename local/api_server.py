@@ -1,0 +1,336 @@
+"""The HTTP API on 127.0.0.1, served from api/openapi.yaml as API Gateway would.
+
+- `aws_proxy` operations become API Gateway REST proxy events (v1: resource, path, pathParameters,
+  requestContext with a request id, body) for the real handler the integration URI names.
+- The `aws` operation that calls Step Functions (POST /wooxy/status/bulk) starts the real state machine on
+  moto's interpreter and answers with the status mapping of its response template: SUCCEEDED 200 with the
+  output, FAILED with error InvalidRequest 400, TIMED_OUT 504, any other end 502.
+- Anything else is 404 with the pinned error JSON.
+Local mode does not check SigV4: every request is accepted unsigned.
+
+Local-only controls live under /_local/ (not part of the API): enqueue a tracking message, read the
+captured change events, queue depths, health.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from local.aws import ACCOUNT, OPENAPI, FunctionThrottled, LocalAws, load_yaml
+
+SYNC_EXECUTION_LIMIT = 29.0  # seconds: API Gateway's integration timeout bounds a synchronous execution
+STATE_MACHINE_POLL = 0.05
+HTTP_METHODS = ("get", "post", "put", "delete", "patch", "head", "options")
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The pinned error JSON."""
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    resource: str  # OpenAPI path, e.g. /wooxy/messages/{id}
+    pattern: re.Pattern[str]
+    kind: str  # "lambda" | "states"
+    target: str  # function or state machine logical id
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.method:
+            return None
+        found = self.pattern.fullmatch(path)
+        return None if found is None else {name: unquote(value) for name, value in found.groupdict().items()}
+
+
+def compile_path(resource: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", resource)
+    regex = "".join(f"(?P<{part[1:-1].rstrip('+')}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts)
+    return re.compile(regex)
+
+
+def load_routes(aws: LocalAws, openapi: dict[str, Any]) -> tuple[list[Route], list[str]]:
+    """Every operation of the OpenAPI document that the local stack can serve, plus notes on the others."""
+    routes: list[Route] = []
+    notes: list[str] = []
+    for resource, operations in (openapi.get("paths") or {}).items():
+        for method, operation in operations.items():
+            if method not in HTTP_METHODS:
+                continue
+            integration = operation.get("x-amazon-apigateway-integration") or {}
+            target = aws.api_target(integration)
+            if target is None:
+                notes.append(f"{method.upper()} {resource}: its integration has no local target; answers 404 locally")
+                continue
+            routes.append(Route(method.upper(), resource, compile_path(resource), target.kind, target.logical_id))
+    # Literal segments win over parameters, as in API Gateway (e.g. /wooxy/status/bulk before /wooxy/status/{x}).
+    routes.sort(key=lambda route: (route.resource.count("{"), -len(route.resource)))
+    return routes, notes
+
+
+def proxy_event(
+    route: Route, path_params: dict[str, str], method: str, path: str, query: str, headers: dict[str, str], body: bytes, stage: str
+) -> dict[str, Any]:
+    """An API Gateway REST (v1) proxy event, as Lambda receives it."""
+    now = datetime.now(UTC)
+    multi_query = {name: values for name, values in parse_qs(query, keep_blank_values=True).items()}
+    try:
+        text_body: str | None = body.decode("utf-8") if body else None
+        is_base64 = False
+    except UnicodeDecodeError:
+        text_body, is_base64 = base64.b64encode(body).decode(), True
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": route.resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers or None,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()} or None,
+        "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_params or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "local",
+            "resourcePath": route.resource,
+            "httpMethod": method,
+            "extendedRequestId": request_id,
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "path": f"/{stage}{path}",
+            "accountId": ACCOUNT,
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "domainPrefix": "local",
+            "domainName": headers.get("Host", "127.0.0.1"),
+            "requestId": request_id,
+            "apiId": "local",
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent"), "caller": None, "userArn": None},
+        },
+        "body": text_body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    @classmethod
+    def json(cls, status: int, payload: Any) -> Answer:
+        return cls(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+
+
+def gateway_error(status: int, message: str, response_type: str) -> Answer:
+    """What the OpenAPI document's gateway responses (DEFAULT_4XX / DEFAULT_5XX) make of API Gateway's own errors."""
+    code = "invalid_request" if status < 500 else "internal_error"
+    return Answer.json(status, error_body(code, message, {"gateway_response": response_type}))
+
+
+def proxy_answer(result: Any) -> Answer:
+    """A Lambda proxy response, or API Gateway's 502 when the function answered something else."""
+    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        return gateway_error(502, "Internal server error", "INTEGRATION_FAILURE")
+    headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers[str(name)] = ", ".join(str(v) for v in values)
+    body = result.get("body") or ""
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+    return Answer(result["statusCode"], raw, headers)
+
+
+class ApiServer:
+    """ThreadingHTTPServer on 127.0.0.1 answering the OpenAPI routes with the local stack."""
+
+    def __init__(self, aws: LocalAws, port: int, *, stage: str = "v1", log: Callable[[str], None] = print) -> None:
+        self.aws = aws
+        self.port = port
+        self.stage = stage
+        self.log = log
+        self.routes, self.notes = load_routes(aws, load_yaml(OPENAPI))
+        self.change_events: deque[dict[str, Any]] = deque(maxlen=200)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> ApiServer:
+        server = _Server(("127.0.0.1", self.port), _Handler)
+        server.api = self
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="local-api", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # ---- request handling ------------------------------------------------------------------------------------
+    def answer(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Answer:
+        url = urlsplit(raw_path)
+        path = url.path
+        if path.startswith("/_local/"):
+            return self.control(method, path, body)
+        for route in self.routes:
+            params = route.match(method, path)
+            if params is None:
+                continue
+            if route.kind == "lambda":
+                return self.call_function(route, params, method, path, url.query, headers, body)
+            return self.run_state_machine(route, body)
+        return Answer.json(404, error_body("invalid_request", f"no route {method} {path}"))
+
+    def call_function(self, route: Route, params: dict[str, str], method: str, path: str, query: str, headers: dict[str, str], body: bytes):
+        function = self.aws.functions[route.target]
+        event = proxy_event(route, params, method, path, query, headers, body, self.stage)
+        try:
+            return proxy_answer(function.invoke(event))
+        except FunctionThrottled:
+            return gateway_error(429, "Rate exceeded", "THROTTLED")
+        except Exception as exc:  # a crashed function: API Gateway answers 502 and the function's log has the trace
+            self.log(f"[api] {function.short_name}: function error {type(exc).__name__}")
+            return gateway_error(502, "Internal server error", "INTEGRATION_FAILURE")
+
+    def run_state_machine(self, route: Route, body: bytes) -> Answer:
+        """StartSyncExecution emulated: moto has no synchronous start, so start and wait (bounded)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            payload = json.loads(body or b"null")
+        except ValueError:
+            return Answer.json(400, error_body("invalid_request", BULK_BAD_INPUT))
+        sfn = self.aws.client("stepfunctions")
+        arn = self.aws.state_machines[route.target]
+        try:
+            execution = sfn.start_execution(stateMachineArn=arn, name=str(uuid.uuid4()), input=json.dumps(payload))["executionArn"]
+        except ClientError as exc:  # the template's 4xx branch: Step Functions refused the input
+            if exc.response["Error"]["Code"] in ("InvalidExecutionInput", "ValidationException"):
+                return Answer.json(400, error_body("invalid_request", BULK_BAD_INPUT))
+            return Answer.json(500, error_body("internal_error", "Step Functions refused to start the bulk lookup"))
+        deadline = time.monotonic() + SYNC_EXECUTION_LIMIT
+        while True:
+            described = sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                break
+            if time.monotonic() > deadline:
+                sfn.stop_execution(executionArn=execution, error="States.Timeout", cause="synchronous execution limit")
+                described = {"status": "TIMED_OUT"}
+                break
+            time.sleep(STATE_MACHINE_POLL)
+        return sync_execution_answer(described)
+
+    def control(self, method: str, path: str, body: bytes) -> Answer:
+        """Local-only helpers for the tour and the tests."""
+        match method, path.rstrip("/").split("/")[2:]:
+            case "GET", ["health"]:
+                return Answer.json(200, {"ready": True, "routes": [f"{r.method} {r.resource}" for r in self.routes]})
+            case "GET", ["events"]:
+                return Answer.json(200, {"events": list(self.change_events)})
+            case "GET", ["queues"]:
+                return Answer.json(200, {"queues": self.queue_depths()})
+            case "POST", ["enqueue", provider]:
+                return self.enqueue(provider, body)
+        return Answer.json(404, error_body("invalid_request", f"no local control {method} {path}"))
+
+    def enqueue(self, provider: str, body: bytes) -> Answer:
+        mapping = self.aws.queue_for(provider)
+        if mapping is None:
+            return Answer.json(404, error_body("invalid_request", f"no tracking queue for {provider!r} in template.yaml"))
+        try:
+            message = json.loads(body)
+        except ValueError:
+            return Answer.json(400, error_body("invalid_request", 'the body must be the queue message JSON, e.g. {"ids": ["..."]}'))
+        sent = self.aws.client("sqs").send_message(QueueUrl=mapping.queue_url, MessageBody=json.dumps(message))
+        return Answer.json(202, {"queue_url": mapping.queue_url, "message_id": sent["MessageId"]})
+
+    def queue_depths(self) -> list[dict[str, Any]]:
+        sqs = self.aws.client("sqs")
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+            "VisibilityTimeout",
+        ]
+        depths = []
+        consumers = {mapping.queue_url: mapping.function.short_name for mapping in self.aws.mappings}
+        for logical, url in self.aws.queues.items():
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+            counts = {name: int(attributes.get(name, 0)) for name in names}
+            depths.append({"queue": logical, "url": url, "consumer": consumers.get(url), **counts})
+        return depths
+
+
+BULK_BAD_INPUT = "the body is not a JSON object or is larger than 256 KiB"
+
+
+def sync_execution_answer(described: dict[str, Any]) -> Answer:
+    """The bulk route's response template (api/openapi.yaml, POST /wooxy/status/bulk) as Python: the same status
+    mapping and bodies; never 200 for a failed execution."""
+    status = described.get("status") or ""
+    error, cause = described.get("error") or "", described.get("cause") or ""
+    if status == "SUCCEEDED":
+        return Answer(200, (described.get("output") or "null").encode(), {"Content-Type": "application/json"})
+    if status == "FAILED" and error == "InvalidRequest":
+        return Answer.json(400, error_body("invalid_request", cause))
+    if status == "TIMED_OUT":
+        return Answer.json(504, error_body("provider_timeout", "the bulk lookup did not finish in time", {"execution_status": "TIMED_OUT"}))
+    if status == "FAILED" and error == "States.DataLimitExceeded":
+        message = "the answer exceeds the 256 KiB Step Functions limit: ask for fewer ids per call"
+        return Answer.json(502, error_body("internal_error", message, {"execution_status": "FAILED", "execution_error": error}))
+    details = {"execution_status": status, "execution_error": error}
+    return Answer.json(502, error_body("provider_error", "the bulk lookup failed", details))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+    api: ApiServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one line per request below, without bodies
+
+    def _dispatch(self) -> None:
+        started = time.monotonic()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {name: value for name, value in self.headers.items()}
+        try:
+            answer = self.server.api.answer(self.command, self.path, headers, body)
+        except Exception as exc:
+            self.server.api.log(f"[api] {self.command} {urlsplit(self.path).path}: {type(exc).__name__}")
+            answer = gateway_error(500, "Internal server error", "DEFAULT_5XX")
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body)
+        if not urlsplit(self.path).path.startswith("/_local/"):
+            elapsed_ms = (time.monotonic() - started) * 1000
+            self.server.api.log(f"[api] {self.command} {urlsplit(self.path).path} -> {answer.status} ({elapsed_ms:.0f} ms)")
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch

@@ -1,0 +1,383 @@
+"""`make run` / `python -m local.run`: the whole service on 127.0.0.1, no AWS account, against the sandboxes.
+
+Started in the foreground, stopped by Ctrl-C (SIGINT) or SIGTERM:
+- the three provider sandboxes on fixed ports (unless <P>_BASE_URL points a provider elsewhere),
+- AWS in-process with moto, built from template.yaml (local/aws.py),
+- the HTTP API from api/openapi.yaml (local/api_server.py), SigV4 NOT checked,
+- one SQS poller per queue -> function mapping (local/queue_worker.py),
+- a reader of the change events EventBridge routes to a capture queue.
+
+Settings (environment): PORT (3000), OPENMARKET_SANDBOX_PORT / WOOXY_SANDBOX_PORT / WWT_SANDBOX_PORT
+(8081-8083), MOTO_PORT (8084: moto's endpoint for `aws --endpoint-url`), OPENMARKET_BASE_URL / WOOXY_BASE_URL /
+WWT_BASE_URL, OPENMARKET_CREDENTIALS / WOOXY_CREDENTIALS / WWT_CREDENTIALS (JSON, like the deployed secrets),
+LOG_LEVEL (WARNING), LOCAL_SHOW_METRICS=1 (print EMF metrics).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.aws import ROOT, TEMPLATE, LocalSetupError, install_function_environ, load_template_checked
+
+# The layer is on the Lambda path as /opt/python; here it is a folder of the repository.
+sys.path.insert(0, str(ROOT / "layers" / "shared"))
+# Before anything reads the environment: each function sees its own Environment block (local/aws.py).
+install_function_environ()
+
+from local.sandboxes.base import Sandbox  # noqa: E402
+from sms_status.config import ConfigError, validate_base_url  # noqa: E402
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    name: str  # as in routes and functions/<name>/
+    prefix: str  # environment prefix
+    default_port: int
+    credential_fields: tuple[str, ...]
+    demo_path: str  # a single-id route, {} = the demo id
+
+
+PROVIDERS = (
+    ProviderSpec("openmarket", "OPENMARKET", 8081, ("account_id", "password"), "/openmarket/messages/{}"),
+    ProviderSpec("wooxy", "WOOXY", 8082, ("access_token",), "/wooxy/messages/{}"),
+    ProviderSpec("wwt", "WWT", 8083, ("api_key",), "/wwt/messages/{}"),
+)
+
+
+class SettingsError(ValueError):
+    """A bad local setting; the message names the variable and never repeats a secret value."""
+
+
+@dataclass
+class ProviderSetting:
+    spec: ProviderSpec
+    base_url: str | None  # set: use that server, start no sandbox
+    sandbox_port: int
+    credentials: dict[str, str] | None  # None: the sandbox's defaults
+    sandbox: Sandbox | None = None
+    demo_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Settings:
+    port: int
+    moto_port: int
+    providers: list[ProviderSetting]
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SettingsError(f"{name} must be a port number (1-65535), got {raw!r}")
+    return int(raw)
+
+
+def parse_credentials(name: str, raw: str, fields: tuple[str, ...]) -> dict[str, str]:
+    """`<P>_CREDENTIALS`: a JSON object with these string fields. Errors never include the value."""
+    expected = "{" + ", ".join(f'"{f}": "..."' for f in fields) + "}"
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise SettingsError(f"{name} is not valid JSON; expected {expected}") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name} must be a JSON object: {expected}")
+    missing = [f for f in fields if not isinstance(value.get(f), str) or not value.get(f)]
+    if missing:
+        raise SettingsError(f"{name} needs non-empty string field(s) {', '.join(missing)}: {expected}")
+    return {key: str(item) for key, item in value.items()}
+
+
+def read_settings(env: Mapping[str, str]) -> Settings:
+    providers = []
+    for spec in PROVIDERS:
+        raw_url = env.get(f"{spec.prefix}_BASE_URL", "").strip()
+        try:
+            base_url = validate_base_url(raw_url, f"{spec.prefix}_BASE_URL") if raw_url else None
+        except ConfigError as exc:
+            raise SettingsError(str(exc)) from None
+        raw_credentials = env.get(f"{spec.prefix}_CREDENTIALS", "").strip()
+        credentials = parse_credentials(f"{spec.prefix}_CREDENTIALS", raw_credentials, spec.credential_fields) if raw_credentials else None
+        providers.append(ProviderSetting(spec, base_url, _port(env, f"{spec.prefix}_SANDBOX_PORT", spec.default_port), credentials))
+    return Settings(port=_port(env, "PORT", 3000), moto_port=_port(env, "MOTO_PORT", 8084), providers=providers)
+
+
+# ---- what the template says about each provider's function ----------------------------------------------------------
+def function_env_refs(template: dict[str, Any], variable: str) -> str | None:
+    """The logical id or parameter a function's environment variable refers to (e.g. WOOXY_SECRET_NAME: !Ref WooxySecret)."""
+    for resource in (template.get("Resources") or {}).values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        value = (((resource.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}).get(variable)
+        if isinstance(value, dict) and isinstance(value.get("Ref"), str):
+            return value["Ref"]
+    return None
+
+
+def start_sandboxes(settings: Settings) -> None:
+    from local.sandboxes.openmarket import OpenMarketSandbox
+    from local.sandboxes.wooxy import WooxySandbox
+    from local.sandboxes.wwt import WwtSandbox
+
+    classes = {"openmarket": OpenMarketSandbox, "wooxy": WooxySandbox, "wwt": WwtSandbox}
+    for setting in settings.providers:
+        if setting.base_url is not None:
+            continue
+        sandbox = classes[setting.spec.name](port=setting.sandbox_port)
+        if setting.credentials is not None:
+            accept_credentials(sandbox, setting.credentials)  # the sandbox accepts what the secret holds
+        try:
+            sandbox.start()
+        except OSError as exc:
+            raise SettingsError(
+                f"{setting.spec.name} sandbox cannot listen on 127.0.0.1:{setting.sandbox_port} ({exc.strerror}); "
+                f"set {setting.spec.prefix}_SANDBOX_PORT"
+            ) from None
+        setting.sandbox = sandbox
+        setting.demo_ids = sandbox.seed_demo()
+        setting.base_url = sandbox.base_url
+
+
+def accept_credentials(sandbox: Any, credentials: dict[str, str]) -> None:
+    if hasattr(sandbox, "credentials"):  # OpenMarket
+        sandbox.credentials = {"account_id": credentials["account_id"], "password": credentials["password"]}
+    elif hasattr(sandbox, "access_token"):  # Wooxy
+        sandbox.access_token = credentials["access_token"]
+    elif hasattr(sandbox, "api_key"):  # WWT
+        sandbox.api_key = credentials["api_key"]
+
+
+def sandbox_credentials(name: str) -> dict[str, str]:
+    from local.sandboxes import openmarket, wooxy, wwt
+
+    return dict({"openmarket": openmarket, "wooxy": wooxy, "wwt": wwt}[name].DEFAULT_CREDENTIALS)
+
+
+# ---- change events -------------------------------------------------------------------------------------------------
+class ChangeEventReader:
+    """Drains the capture queue the EventBridge rule fills; prints one line per status change."""
+
+    def __init__(self, aws: Any, sink: Any, log: Any = print) -> None:
+        self.aws = aws
+        self.sink = sink
+        self.log = log
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="change-events", daemon=True)
+
+    def start(self) -> ChangeEventReader:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        sqs = self.aws.client("sqs")
+        while not self._stop.is_set():
+            try:
+                received = sqs.receive_message(QueueUrl=self.aws.capture_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+                messages = received.get("Messages", [])
+            except Exception as exc:
+                self.log(f"[events] cannot read the capture queue: {type(exc).__name__}")
+                self._stop.wait(1)
+                continue
+            for message in messages:
+                self._show(message["Body"])
+                sqs.delete_message(QueueUrl=self.aws.capture_queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _show(self, body: str) -> None:
+        try:
+            event = json.loads(body)
+        except ValueError:
+            return
+        self.sink.append(event)
+        detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+        report = detail.get("report") if isinstance(detail.get("report"), dict) else {}
+        self.log(
+            f"[event] {event.get('detail-type')}: {report.get('provider')} {report.get('id')} "
+            f"{detail.get('previous_status')} -> {report.get('status')}{' (final)' if report.get('final') else ''}"
+        )
+
+
+# ---- banner --------------------------------------------------------------------------------------------------------
+def banner(settings: Settings, api: Any, aws: Any) -> str:
+    base = f"http://127.0.0.1:{api.port}"
+    demo = {s.spec.name: s for s in settings.providers}
+    lines = [
+        "",
+        "sms-status, running locally (moto for AWS, provider sandboxes on 127.0.0.1)",
+        "",
+        f"HTTP API  {base}   (routes from api/openapi.yaml; LOCAL MODE DOES NOT CHECK SIGV4: requests are unsigned)",
+    ]
+    lines += [f"  {route.method:4} {route.resource}" for route in api.routes]
+    lines += [f"  (note: {note})" for note in api.notes + aws.notes]
+    lines += ["", "Providers"]
+    for setting in settings.providers:
+        where = "sandbox" if setting.sandbox is not None else "from " + setting.spec.prefix + "_BASE_URL"
+        ids = f"  demo ids: {', '.join(setting.demo_ids)}" if setting.demo_ids else ""
+        lines.append(f"  {setting.spec.name:10} {setting.base_url}  ({where}){ids}")
+    lines += ["", "Queues (tracking path)"]
+    lines += [f"  {m.function.short_name:10} -> {m.queue_url}" for m in aws.mappings] or ["  (none in template.yaml yet)"]
+    lines += ["", "Try it (paste into another shell)"]
+    for setting in settings.providers:
+        example = setting.demo_ids[0] if setting.demo_ids else "<id>"
+        lines.append(f"  curl -s {base}{setting.spec.demo_path.format(example)}")
+    wwt = demo["wwt"]
+    if wwt.sandbox is not None:
+        lines.append(f"  curl -s {base}/wwt/references/extid19")
+    for setting in settings.providers:
+        ids = json.dumps({"ids": setting.demo_ids[:3] or ["<id>"]})
+        lines.append(f"  curl -s -X POST {base}/{setting.spec.name}/status -H 'Content-Type: application/json' -d '{ids}'")
+    if any(route.resource == "/wooxy/status/bulk" for route in api.routes):
+        ids = json.dumps({"ids": demo["wooxy"].demo_ids or ["<id>"]})
+        lines.append(f"  curl -s -X POST {base}/wooxy/status/bulk -H 'Content-Type: application/json' -d '{ids}'")
+    if aws.mappings:
+        lines += ["", "Track a message through the queue (enqueue, then watch GET /tracked/... change)"]
+        om = demo["openmarket"]
+        if om.sandbox is not None and aws.queue_for("openmarket"):
+            name, example = "openmarket", "TOUR-1"
+            seed = json.dumps({"id": example, "steps": [[0, 2], [60, 4]]})  # accepted now, delivered in 60 s
+            lines.append(f"  curl -s -X POST {om.base_url}/_sandbox/messages -d '{seed}'")
+        else:
+            name = aws.mappings[0].function.short_name
+            example = (demo[name].demo_ids or ["<id>"])[0] if name in demo else "<id>"
+        lines += [
+            f"  .venv/bin/python -m local.enqueue {name} {example}    # or: make enqueue PROVIDER={name} IDS={example}",
+            f"  curl -s {base}/tracked/{name}/{example}    # stored report + history; re-checked after 30 s, 60 s, 2 min ...",
+            f"  curl -s {base}/_local/events    # change events published on the bus (local only)",
+            f"  curl -s {base}/_local/queues    # queue and DLQ depths (local only)",
+        ]
+        if om.sandbox is not None:
+            lines.append(f"  curl -s -X POST {om.base_url}/_sandbox/clock -d '{{\"advance\": 60}}'    # skip sandbox time ahead")
+        mapping = aws.queue_for(name)
+        if aws.endpoint_url and mapping is not None:
+            message = json.dumps({"ids": [example]})
+            lines += [
+                f"  aws --endpoint-url {aws.endpoint_url} --region us-east-1 sqs send-message \\",
+                f"      --queue-url {mapping.queue_url} --message-body '{message}'    # the same, as a sender would",
+            ]
+    if aws.endpoint_url:
+        lines += [
+            "",
+            f"AWS (moto)  {aws.endpoint_url}   shares this process's state, e.g.",
+            "  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\",
+            f"      aws --endpoint-url {aws.endpoint_url} --region us-east-1 sqs list-queues",
+        ]
+    lines += ["", "Ready. Ctrl-C stops everything.", ""]
+    return "\n".join(lines)
+
+
+# ---- main -----------------------------------------------------------------------------------------------------------
+def log(line: str) -> None:
+    print(line, flush=True)
+
+
+class HideMetrics(io.TextIOBase):
+    """stdout without Powertools' EMF metric blobs: in Lambda they go to CloudWatch; here they would drown the
+    banner and the request lines (single_metric prints even with POWERTOOLS_METRICS_DISABLED)."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self._skip_newline = False
+
+    def write(self, text: str) -> int:
+        if text.startswith('{"_aws":'):
+            self._skip_newline = True  # print() writes the line ending separately
+            return len(text)
+        if self._skip_newline and text == "\n":
+            self._skip_newline = False
+            return len(text)
+        self._skip_newline = False
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        return self.target.isatty()
+
+
+def main(env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    if os.environ.get("LOCAL_SHOW_METRICS", "") != "1":
+        sys.stdout = HideMetrics(sys.stdout)
+    try:
+        settings = read_settings(env)
+        template = load_template_checked(TEMPLATE)
+    except (SettingsError, LocalSetupError) as exc:
+        print(f"make run: {exc}", file=sys.stderr, flush=True)
+        return 2
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    from local.api_server import ApiServer
+    from local.aws import LocalAws
+    from local.queue_worker import QueueWorker
+
+    aws: LocalAws | None = None
+    api: ApiServer | None = None
+    workers: list[QueueWorker] = []
+    events: ChangeEventReader | None = None
+    try:
+        start_sandboxes(settings)
+        parameters: dict[str, str] = {}
+        secrets: dict[str, dict[str, str]] = {}
+        for setting in settings.providers:
+            base_param = function_env_refs(template, f"{setting.spec.prefix}_BASE_URL")
+            if base_param:
+                parameters[base_param] = setting.base_url or ""
+            secret = function_env_refs(template, f"{setting.spec.prefix}_SECRET_NAME")
+            if secret:
+                secrets[secret] = setting.credentials or sandbox_credentials(setting.spec.name)
+        aws = LocalAws(parameters, secrets).start()
+        try:
+            aws.serve_endpoint(settings.moto_port)
+        except ImportError:  # moto[server] (flask) not installed: everything but the CLI endpoint still works
+            aws.notes.append("moto's server is not installed (moto[server]): no endpoint for `aws --endpoint-url`")
+        except OSError as exc:
+            raise SettingsError(f"cannot listen on 127.0.0.1:{settings.moto_port} ({exc.strerror}); set MOTO_PORT") from None
+        api = ApiServer(aws, settings.port, log=log)
+        try:
+            api.start()
+        except OSError as exc:
+            raise SettingsError(f"cannot listen on 127.0.0.1:{settings.port} ({exc.strerror}); set PORT") from None
+        sqs = aws.client("sqs")
+        workers = [QueueWorker(mapping, sqs, log=log).start() for mapping in aws.mappings if mapping.enabled]
+        events = ChangeEventReader(aws, api.change_events, log=log).start()
+        log(banner(settings, api, aws))
+        stop.wait()
+        log("stopping ...")
+        return 0
+    except (SettingsError, LocalSetupError) as exc:
+        print(f"make run: {exc}", file=sys.stderr, flush=True)
+        return 2
+    finally:
+        # Reverse order of start: no new requests, then no new batches, then the fakes behind them.
+        if api is not None:
+            api.stop()
+        for worker in workers:
+            worker.stop()
+        if events is not None:
+            events.stop()
+        for setting in settings.providers:
+            if setting.sandbox is not None:
+                setting.sandbox.stop()
+        if aws is not None:
+            aws.stop()
+        log("stopped.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
