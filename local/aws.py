@@ -13,12 +13,10 @@ environment (see `FunctionEnviron`).
 from __future__ import annotations
 
 import contextvars
-import importlib.util
 import io
 import json
 import os
 import re
-import sys
 import threading
 import time
 import uuid
@@ -290,14 +288,13 @@ class LocalFunction:
     def load(self) -> None:
         module_file, attr = self.handler_name.rsplit(".", 1)
         module_name = f"local_function_{self.logical_id}"  # unique: every function's module is called app.py
-        spec = importlib.util.spec_from_file_location(module_name, self.code_dir / f"{module_file}.py")
-        if spec is None or spec.loader is None:
-            raise LocalSetupError(f"cannot load {self.code_dir / module_file}.py for {self.logical_id}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
+        from local.lambda_routing import load_module
+
         token = _function_env.set(self.environment)
         try:
-            spec.loader.exec_module(module)  # import-time code sees the function's own environment too
+            module = load_module(self.code_dir / f"{module_file}.py", module_name)  # import-time code sees its own env too
+        except ImportError as exc:
+            raise LocalSetupError(f"cannot load {self.code_dir / module_file}.py for {self.logical_id}") from exc
         finally:
             _function_env.reset(token)
         if not callable(getattr(module, attr, None)):
@@ -691,11 +688,8 @@ class LocalAws:
 
     def _route_lambda_to_functions(self) -> None:
         """moto's interpreter invokes Lambda tasks through its Lambda backend: send them to the real handlers."""
-        try:
-            from local.lambda_routing import route_lambda_invocations
-        except ImportError:
-            self.notes.append("local/lambda_routing.py is missing: state machine Lambda tasks cannot run")
-            return
+        from local.lambda_routing import route_lambda_invocations  # imports moto: only once the fake AWS env is set
+
         routes: dict[str, Callable[..., Any]] = {}
         for function in self.functions.values():
             routes[function.name] = routes[function.arn] = _as_handler(function)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from unittest import mock
 
@@ -34,8 +35,8 @@ Handler = Callable[[Any, Any], Any]
 class LocalContext:
     """The attributes of Lambda's context object that Powertools reads."""
 
-    function_name: str
-    invoked_function_arn: str
+    function_name: str = "local"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:local"
     memory_limit_in_mb: int = 512
     function_version: str = "$LATEST"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -85,15 +86,20 @@ def route_lambda_invocations(routes: Mapping[str, Handler]) -> Iterator[None]:
 
 
 # ---- helpers shared by the tests, the bench and the local run -------------------------------------
-def load_handler(app_path: Path, module_name: str) -> Handler:
-    """`lambda_handler` of a function's app.py, imported under `module_name` (each function has an `app.py`)."""
+def load_module(app_path: Path, module_name: str) -> ModuleType:
+    """A function's code file imported under `module_name` (every function's module is called app.py)."""
     spec = importlib.util.spec_from_file_location(module_name, app_path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {app_path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
-    return module.lambda_handler
+    return module
+
+
+def load_handler(app_path: Path, module_name: str) -> Handler:
+    """`lambda_handler` of a function's app.py, imported under `module_name`."""
+    return load_module(app_path, module_name).lambda_handler
 
 
 def substitute(definition: str, substitutions: Mapping[str, str]) -> str:

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import uuid
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from local.lambda_routing import LocalContext, load_module
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load_handler(name: str, root: Path = ROOT / "functions") -> ModuleType:
+def load_handler(name: str) -> ModuleType:
     """functions/<name>/app.py as a module of its own (each function has an `app.py`)."""
-    module_name = f"{name}_function_app"
-    spec = importlib.util.spec_from_file_location(module_name, root / name / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module(ROOT / "functions" / name / "app.py", f"{name}_function_app")
 
 
 def rest_event(method: str, resource: str, path_params: dict[str, str] | None = None, body: Any = None) -> dict[str, Any]:
@@ -54,15 +49,7 @@ def rest_event(method: str, resource: str, path_params: dict[str, str] | None = 
     }
 
 
-class LambdaContext:
-    function_name = "test-function"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 25_000
+LambdaContext = LocalContext  # what Powertools reads of Lambda's context object
 
 
 def call(handler: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
