@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 REGION ?= us-east-1
 
-.PHONY: help install lint build test unit run bench clean
+.PHONY: help install lint build test unit run enqueue bench clean
 help:
 	@echo "make run    start the whole service on 127.0.0.1 (PORT=3000), no AWS account needed"
 	@echo "make test   set everything up and run the whole suite (ruff, cfn-lint, sam validate/build, pytest)"

@@ -100,3 +100,27 @@ def test_built_function_answers_an_event(function, prefix, sandbox_module, event
     assert response["statusCode"] == 200, body
     assert (body["status"], body["final"]) == ("delivered", True)
     assert len(sandbox.requests) == 1
+
+
+def test_built_tracked_function_reads_the_table(runtime_dir, moto_server):
+    """The fourth function: GET /tracked/... from the status table, over HTTP to moto's DynamoDB."""
+    dynamodb = boto3.client("dynamodb", endpoint_url=moto_server, region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="built-status",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "tracked",
+        "STATUS_TABLE_NAME": "built-status",
+    }
+    response = run_built("TrackedFunction", "tracked/get_message.json", env, runtime_dir)
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 404, body
+    assert body["error"]["message"] == "this message is not tracked"
