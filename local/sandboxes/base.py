@@ -31,6 +31,7 @@ class Fault(StrEnum):
     HTML = "html"  # an HTML error page from a proxy, HTTP 200
     ENTITY_BOMB = "entity_bomb"  # "billion laughs" XML, HTTP 200
     EXTERNAL_ENTITY = "external_entity"  # XML with an external entity (XXE), HTTP 200
+    TRICKLE = "trickle"  # HTTP 200 whose body arrives one byte every 0.1 s (each read is quick, the whole is not)
 
 
 ENTITY_BOMB_BODY = (
@@ -74,6 +75,7 @@ class Reply:
     status: int
     body: bytes
     content_type: str
+    byte_interval: float = 0.0  # > 0: the body is written one byte at a time, this many seconds apart
 
     @classmethod
     def json(cls, status: int, payload: Any) -> Reply:
@@ -245,6 +247,8 @@ class Sandbox:
                 return Reply(200, ENTITY_BOMB_BODY, "text/xml")
             case Fault.EXTERNAL_ENTITY:
                 return Reply(200, EXTERNAL_ENTITY_BODY, "text/xml")
+            case Fault.TRICKLE:
+                return Reply(200, b'{"result": true, "data": {}}' + b" " * 200, "application/json", byte_interval=0.1)
 
     def _control(self, request: Request) -> Reply:
         """HTTP controls for `make run` and subprocess tests (same operations as the methods above)."""
@@ -300,6 +304,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
-        self.wfile.write(reply.body)
+        if not reply.byte_interval:
+            self.wfile.write(reply.body)
+            return
+        for index in range(len(reply.body)):
+            if self.server.sandbox._stopping.wait(reply.byte_interval):
+                return
+            self.wfile.write(reply.body[index : index + 1])
+            self.wfile.flush()
 
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch

@@ -67,6 +67,14 @@ def test_a_read_timeout_is_not_retried(echo, client):
     assert len(echo.requests) == 1
 
 
+def test_a_trickling_body_cannot_hold_a_call_past_the_read_timeout(echo, client):
+    # Each byte comes 0.1 s after the last, well within the 0.5 s socket read timeout: without the overall
+    # bound the call would succeed after ~23 s. It must end as a ProviderTimeout instead.
+    echo.inject(Fault.TRICKLE, times=None)
+    with pytest.raises(ProviderTimeout, match="did not finish its answer"):
+        client.send("GET", echo.base_url + "/x")
+
+
 def test_a_reset_is_retried_then_unavailable(echo, client):
     echo.inject(Fault.RESET, times=None)
     with pytest.raises(ProviderUnavailable):

@@ -120,3 +120,31 @@ def test_a_timeout_for_one_id_among_answers_is_a_report():
 
     reports = FakeService(one_slow).lookup(["a", "b"])
     assert (reports[1].status, reports[1].provider_status.code) == (Status.UNKNOWN, "provider_timeout")
+
+
+def test_when_no_id_got_an_answer_the_error_is_raised_whatever_its_kinds():
+    def mixed(client, key):
+        raise (ProviderUnavailable if key == "a" else ProviderTimeout)("openmarket", "no")
+
+    with pytest.raises(ProviderUnavailable):
+        FakeService(mixed).lookup(["a", "b"])
+
+
+def test_a_refused_secret_stops_the_fan_out_without_waiting_for_the_others():
+    release = threading.Event()
+
+    def refused_or_stuck(client, key):
+        if client == "old" and key == "a":
+            raise ProviderAuthError("openmarket", "refused")
+        if client == "old":
+            release.wait(5)  # would hold the first round until the deadline if it were waited for
+        return delivered(client, key)
+
+    service = FakeService(refused_or_stuck, deadline=3)
+    try:
+        reports = service.lookup(["a", "b", "c"])
+    finally:
+        release.set()
+    # The retry with the re-read secret answered everything within the one shared deadline
+    assert [r.status for r in reports] == [Status.DELIVERED] * 3
+    assert service.secrets.reads == [False, True]

@@ -386,3 +386,18 @@ def test_validate_ids_rejects_bad_input(ids: object):
 
 def test_documented_limit():
     assert MAX_IDS_PER_REQUEST == 100
+
+
+def test_an_id_the_answer_does_not_mention_is_an_error_report_not_an_answer():
+    body = {"result": True, "data": {}, "errors": ["rate limited for 15 ids"]}
+    (report,) = parse_response(["5"], json.dumps(body).encode(), 200)
+    # "5" is not named by "15": the report says Wooxy did not mention it, and that the lookup failed
+    assert (report.status, report.final, report.provider_status.code) == (Status.UNKNOWN, False, "not_mentioned")
+    assert report.details["error"]["code"] == "provider_error"
+
+
+def test_an_error_string_naming_the_id_is_kept_as_its_description():
+    body = {"result": True, "data": {}, "errors": ["SMS abc123 is being processed"]}
+    (report,) = parse_response(["abc123"], json.dumps(body).encode(), 200)
+    assert report.provider_status.description == "SMS abc123 is being processed"
+    assert report.details["error"]["message"] == "SMS abc123 is being processed"

@@ -2,7 +2,8 @@
 
 - One module-level PoolManager, reused across warm Lambda invocations.
 - TLS verification is always on, TLS 1.2 minimum (OpenMarket documents TLS 1.2).
-- Connect and read timeouts on every request; the response body is size-capped.
+- Connect and read timeouts on every request, and the whole body within one read timeout (a provider
+  that trickles bytes cannot hold a call open); the response body is size-capped.
 - Bounded retries with backoff on connection errors, 429 and 5xx; never on other 4xx, and never after
   a read timeout (a provider that is slow now stays slow: retrying would multiply the wait).
 - Every failure leaves as a typed error: ProviderTimeout, ProviderUnavailable or ProviderError.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,7 +126,7 @@ class HttpClient:
                 preload_content=False,
             )
             try:
-                data = response.read(settings.max_body_bytes + 1, decode_content=True)
+                data = self._read_body(response)
             finally:
                 response.release_conn()
         except ReadTimeoutError as exc:
@@ -141,6 +143,22 @@ class HttpClient:
         if response.status in RETRY_STATUSES:
             raise ProviderUnavailable(self.provider, f"{self.provider} answered HTTP {response.status}", http_status=response.status)
         return HttpResponse(response.status, {k.lower(): v for k, v in response.headers.items()}, data)
+
+    def _read_body(self, response: urllib3.BaseHTTPResponse) -> bytes:
+        """The body, within one read timeout overall: the socket timeout bounds each read, not a provider that
+        trickles a byte at a time. Stops past max_body_bytes (the caller refuses the body)."""
+        deadline = time.monotonic() + self.settings.read_timeout
+        chunks: list[bytes] = []
+        size = 0
+        while size <= self.settings.max_body_bytes:
+            chunk = response.read1(64 * 1024)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if time.monotonic() > deadline:
+                raise ProviderTimeout(self.provider, f"{self.provider} did not finish its answer within {self.settings.read_timeout:g}s")
+        return b"".join(chunks)
 
     def _connection_error(self, reason: BaseException | None) -> Exception:
         # NewConnectionError subclasses ConnectTimeoutError for history's sake: a refusal is not a timeout.

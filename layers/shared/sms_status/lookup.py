@@ -8,14 +8,16 @@
 - A fan-out has a deadline: ids not answered by then get `provider_timeout` error reports, so a batch of
   slow answers still ends before the function's own timeout.
 - In a batch, a provider failure for one id becomes an error report for that id (status `unknown`,
-  not final, the error under `details.error`) so one bad answer does not lose the others; when every id
-  failed the same way, the error itself is raised (the caller gets 503/504 rather than a page of errors).
+  not final, the error under `details.error`) so one bad answer does not lose the others; when no id got an
+  answer, the (first) error itself is raised (the caller gets 503/504 rather than a page of errors).
+- A refused secret stops the fan-out at once; the retry with the re-read secret shares the same deadline.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Literal
 
 from .credentials import SecretSource
@@ -63,10 +65,10 @@ class StatusService:
     def fetch_one(self, client: Any, key: str, kind: Kind) -> Report:
         raise NotImplementedError
 
-    def fetch(self, client: Any, keys: list[str], kind: Kind) -> list[Report]:
-        """Default: one request per key, at most `fan_out` at a time."""
+    def fetch(self, client: Any, keys: list[str], kind: Kind, deadline_at: float) -> list[Report]:
+        """Default: one request per key, at most `fan_out` at a time, all ended by `deadline_at` (monotonic)."""
         if len(keys) == 1:
-            return [self.fetch_one(client, keys[0], kind)]
+            return [self.fetch_one(client, keys[0], kind)]  # bounded by the HTTP layer's timeouts
 
         def attempt(key: str) -> Report | ServiceError:
             try:
@@ -78,13 +80,17 @@ class StatusService:
 
         pool = ThreadPoolExecutor(max_workers=min(self.fan_out, len(keys)), thread_name_prefix=f"{self.provider}-lookup")
         futures = [pool.submit(attempt, key) for key in keys]
-        done, _ = wait(futures, timeout=self.deadline)
-        pool.shutdown(wait=False, cancel_futures=True)  # ids not started by the deadline are not asked at all
+        # Returns at the first refused secret (no point asking the rest with it), when all are done, or at the deadline.
+        done, _ = wait(futures, timeout=max(0.0, deadline_at - time.monotonic()), return_when=FIRST_EXCEPTION)
+        pool.shutdown(wait=False, cancel_futures=True)  # ids not started by then are not asked at all
+        for future in done:
+            if future.exception() is not None:
+                raise future.exception()
         late = ProviderTimeout(str(self.provider), f"no answer within the batch deadline of {self.deadline:g}s")
         outcomes = [future.result() if future in done else late for future in futures]
         errors = [o for o in outcomes if isinstance(o, ServiceError)]
-        if errors and len(errors) == len(outcomes) and len({type(e) for e in errors}) == 1:
-            raise errors[0]
+        if len(errors) == len(outcomes):
+            raise errors[0]  # no id got an answer: the error is the answer (503/504 rather than a page of errors)
         return [o if isinstance(o, Report) else error_report(self.provider, key, o) for key, o in zip(keys, outcomes, strict=True)]
 
     # ---- the entry points --------------------------------------------------------------------------
@@ -97,7 +103,8 @@ class StatusService:
             if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
                 raise InvalidRequest(f"each {kind} must be a non-empty string of at most {MAX_KEY_LENGTH} characters")
             self.validate(key, kind)
-        return self._with_rotation(lambda client: self.fetch(client, keys, kind))
+        deadline_at = time.monotonic() + self.deadline  # shared by the retry after a credentials refresh
+        return self._with_rotation(lambda client: self.fetch(client, keys, kind, deadline_at))
 
     def lookup_one(self, key: str, kind: Kind = "id") -> Report:
         return self.lookup([key], kind)[0]

@@ -32,8 +32,9 @@ class OpenMarketService(StatusService):
 class WooxyService(StatusService):
     provider = Provider.WOOXY
 
-    def fetch(self, client: Any, keys: list[str], kind: Kind) -> list[Report]:
-        return client.statuses(keys)  # up to 100 ids per request, chunks one after another
+    def fetch(self, client: Any, keys: list[str], kind: Kind, deadline_at: float) -> list[Report]:
+        # Up to 100 ids in one request (bounded by the HTTP layer's timeouts); more are chunks one after another.
+        return client.statuses(keys)
 
 
 class WwtService(StatusService):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -25,8 +25,9 @@ from typing import Any
 from ..credentials import secret_fields
 from ..errors import InvalidRequest, ProviderAuthError, ProviderError, ProviderUnavailable
 from ..http import HttpClient
+from ..lookup import error_report
 from ..mapping.wooxy import classify
-from ..model import Provider, ProviderStatus, Report, Status, not_found, parse_provider_time, utcnow
+from ..model import Provider, ProviderStatus, Report, not_found, parse_provider_time, utcnow
 
 PROVIDER = Provider.WOOXY
 INFO_PATH = "/v3/sms/info"
@@ -221,8 +222,14 @@ def _report(message_id: str, entry: Mapping[str, Any], checked_at: datetime) -> 
 
 
 def _unanswered(message_id: str, description: str, checked_at: datetime, code: str = NOT_MENTIONED_CODE) -> Report:
-    """Wooxy said nothing usable about this id: ask again later rather than drop it."""
-    return Report(PROVIDER, message_id, Status.UNKNOWN, False, ProviderStatus(code, description), checked_at=checked_at)
+    """Wooxy said nothing usable about this id: an error report (the lookup failed for this id, `details.error`),
+    not an answer about the message, so the queue path asks again instead of storing it."""
+    return replace(error_report(PROVIDER, message_id, ProviderError(str(PROVIDER), description, provider_code=code)), checked_at=checked_at)
+
+
+def _mentions(message_id: str, text: str) -> bool:
+    """Whether an error string names this id as a whole token ("5" is not in "for 15 ids")."""
+    return re.search(rf"(?<![0-9A-Za-z]){re.escape(message_id)}(?![0-9A-Za-z])", text) is not None
 
 
 def parse_response(
@@ -273,7 +280,7 @@ def parse_response(
         elif key in answer.not_found or key in answer.nulls:
             description = answer.not_found.get(key, "null entry in data")
             reports.append(not_found(PROVIDER, message_id, NOT_FOUND_CODE, description, checked_at=checked_at))
-        elif mentions := [text for text in answer.other_errors if message_id in text]:
+        elif mentions := [text for text in answer.other_errors if _mentions(message_id, text)]:
             reports.append(_unanswered(message_id, "; ".join(mentions), checked_at, UNKNOWN_ERROR_CODE))
         else:
             reports.append(_unanswered(message_id, "wooxy did not mention this id in data or errors", checked_at))
