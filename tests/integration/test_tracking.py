@@ -296,6 +296,24 @@ def test_duplicate_deliveries_publish_one_event_and_follow_one_chain(aws, wooxy_
 
 
 # ---- progression across re-checks ---------------------------------------------------------------------
+def test_a_message_the_provider_does_not_know_yet_is_checked_again_until_it_appears(aws, sqs_clock, wooxy_sandbox):
+    # Given a sender that enqueues the id before Wooxy can answer for it
+    stack = aws("wooxy")
+    stack.enqueue({"ids": ["5d91537bd132fdf45916520f"]})
+    assert stack.poll()[1] == set()
+    item = stack.item("id", "5d91537bd132fdf45916520f")
+    assert item["status"] == "not_found"
+    assert json.loads(item["report"])["final"] is False
+    assert stack.counts()["delayed"] == 1  # a re-check follows it
+    # When the message appears at the provider and the re-check comes
+    wooxy_sandbox.add_message("5d91537bd132fdf45916520f", steps=[(0, "queued")])
+    sqs_clock.advance(31)
+    assert stack.poll()[1] == set()
+    # Then the answer moves on: not_found (not final) is below pending
+    assert stack.item("id", "5d91537bd132fdf45916520f")["status"] == "pending"
+    assert statuses(stack.events()) == [(None, "not_found"), ("not_found", "pending")]
+
+
 def test_a_message_progresses_pending_sent_delivered_across_delayed_rechecks(aws, sqs_clock, openmarket_sandbox):
     stack = aws("openmarket")
     openmarket_sandbox.add_message("12004-0328K-1232U-18C21", steps=[(0, 2), (40, 3), (100, 4)])

@@ -8,11 +8,13 @@ from datetime import timedelta
 import pytest
 
 from sms_status.config import ConfigError
+from sms_status.model import Provider, ProviderStatus, Report, Status, utcnow
 from sms_status.services import OpenMarketService, WooxyService, WwtService
 from sms_status.tracking import (
     MAX_CONTEXT_BYTES,
     SQS_MAX_DELAY,
     MalformedMessage,
+    Tracker,
     TrackingConfig,
     TrackRequest,
     parse_message,
@@ -115,3 +117,11 @@ def test_the_sample_sqs_events_hold_what_their_names_say(name: str, service, mal
         except MalformedMessage:
             failures += 1
     assert failures == malformed
+
+
+@pytest.mark.parametrize("provider", list(Provider))
+def test_a_message_never_found_within_the_window_settles_as_not_found(provider):
+    tracker = Tracker(provider, service=None, store=None, publisher=None, queue=None, query_window=timedelta(hours=72))
+    open_not_found = Report(provider, "x1", Status.NOT_FOUND, False, ProviderStatus("not_found", "SMS x1 not found"))
+    settled = tracker.settle(open_not_found, "x1", utcnow())
+    assert (settled.status, settled.final, settled.details["query_window_closed"]) == (Status.NOT_FOUND, True, True)

@@ -80,10 +80,10 @@ class Tracked:
 
 # ---- the pure rule: may this report replace the stored one? -----------------------------------------
 def rank(report: Report) -> int:
-    """pending < sent (with the carrier, or an open `unknown`) < final."""
+    """pending (or a not-yet-found message) < sent (with the carrier, or an open `unknown`) < final."""
     if report.final:
         return 2
-    return 0 if report.status is Status.PENDING else 1
+    return 0 if report.status in (Status.PENDING, Status.NOT_FOUND) else 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,7 +246,9 @@ class Tracker:
                 provider_status=ProviderStatus("query_window_closed", "no usable answer before the query window closed"),
                 checked_at=now,
             )
-        if self.provider is Provider.OPENMARKET:
+        if report.status is Status.NOT_FOUND:
+            settled = report.with_status(Outcome(Status.NOT_FOUND, final=True))  # never found within the window
+        elif self.provider is Provider.OPENMARKET:
             settled = openmarket_mapping.on_window_closed(report)
         else:
             settled = report if report.final else report.with_status(Outcome(Status.UNKNOWN, final=True))
@@ -360,7 +362,11 @@ class Tracker:
         if answer.details and "error" in answer.details:
             # The lookup of this id failed (not an answer about the message): check again, store nothing.
             return _Result(None)
-        if answer.status is Status.NOT_FOUND and item is not None and item.report.status is not Status.NOT_FOUND:
+        if answer.status is Status.NOT_FOUND and (item is None or item.report.status is Status.NOT_FOUND):
+            # Never seen yet: senders enqueue right after sending, often before the provider can answer for the
+            # message. Stored as not final (ranked with pending) and checked again; final when the window closes.
+            return _Result(replace(answer, final=False))
+        if answer.status is Status.NOT_FOUND:
             if self.provider is Provider.OPENMARKET:
                 # OpenMarket forgets tickets after its 5-day window (711): the ticket aged out, settle it.
                 return _Result(self.settle(item.report, key, now), at=now)
