@@ -133,8 +133,9 @@ def test_a_failing_chunk_becomes_error_reports_for_its_ids_only(bulk: Bulk):
     for report in failed:
         assert report["final"] is False
         assert report["retryable"] is True
-        assert report["provider_status"]["code"] == "ProviderUnavailable"
-        assert report["details"]["error"]["code"] == "ProviderUnavailable"
+        # the pinned error code, the same as POST /wooxy/status would answer for this failure
+        assert report["provider_status"]["code"] == "provider_unavailable"
+        assert report["details"]["error"]["code"] == "provider_unavailable"
         assert "500" in report["details"]["error"]["message"]
     assert all(r["status"] == "pending" for r in results if r["id"] not in third_chunk)
     # the state machine retried the chunk once after the function's own HTTP retries: 2 x 2 attempts
@@ -148,7 +149,7 @@ def test_refused_credentials_become_non_retryable_error_reports(bulk: Bulk):
     results = bulk.results(ids)
 
     assert [(r["id"], r["status"], r["retryable"], r["provider_status"]["code"]) for r in results] == [
-        (i, "unknown", False, "ProviderAuthError") for i in ids
+        (i, "unknown", False, "credentials_error") for i in ids
     ]
 
 
@@ -166,6 +167,10 @@ def test_refused_credentials_become_non_retryable_error_reports(bulk: Bulk):
         ({"ids": ["   "]}, "positions: [0]"),
         ({"ids": ["x" * 129]}, "positions: [0]"),
         ({"ids": ["a"], "references": ["b"]}, "unknown field"),
+        ([], "JSON object"),  # bodies that are JSON but not an object still end as InvalidRequest (400)
+        (None, "JSON object"),
+        ("5d91537bd132fdf45916520a", "JSON object"),
+        (7, "JSON object"),
     ],
 )
 def test_invalid_input_fails_with_invalid_request_before_any_provider_call(bulk: Bulk, payload: Any, reason: str):

@@ -20,8 +20,8 @@ RETRIED = {
     "Lambda.TooManyRequestsException",
     "Lambda.ServiceException",
     "Lambda.SdkClientException",
-    "ProviderUnavailable",
-    "ProviderTimeout",
+    "provider_unavailable",
+    "provider_timeout",
 }
 
 

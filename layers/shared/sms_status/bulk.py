@@ -6,8 +6,9 @@
   each of 10,000 elements without a 10,000-iteration Map, and because the rules are the ones POST /wooxy/status
   uses (one definition of a valid id).
 - `{"bulk_chunk": [<= 100 ids]}` -> `{"results": [report dicts]}`: one Wooxy request. Provider failures are
-  raised, not turned into error reports here, so the state machine's Retry sees their class names
-  (ProviderUnavailable, ProviderTimeout, ...) and its Catch writes the error reports once retries are spent.
+  raised, not turned into error reports here, named by their pinned error code (`named_by_code`), so the
+  state machine's Retry/Catch match provider_unavailable, provider_timeout, ... and its Catch writes the error
+  reports once retries are spent.
 
 Ids are never logged (only counts): they are the caller's data.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, ServiceError
 from .lookup import MAX_BATCH, MAX_KEY_LENGTH, distinct
 from .model import Provider
 from .observability import count_lookups, logger
@@ -57,12 +58,24 @@ def lookup_chunk(provider: Provider, ids: object) -> dict[str, Any]:
     return {"results": [report.to_dict() for report in reports]}
 
 
+def named_by_code(error: ServiceError) -> Exception:
+    """The same failure as an exception whose class name is the pinned error code (provider_unavailable, ...).
+
+    Step Functions names a Lambda error after its exception class; so named, the state machine's Retry/Catch
+    and the error reports of a failed chunk use the codes POST /wooxy/status would have answered with.
+    """
+    return type(error.code, (Exception,), {})(error.message)
+
+
 def handle_chunk(provider: Provider, event: dict[str, Any]) -> dict[str, Any]:
     """Entry point from `dispatch` for the state machine's events (see the module docstring)."""
     if provider not in BULK_PROVIDERS:
         raise InvalidRequest(f"bulk lookups are not offered for {provider}")
     if "bulk_validate" in event:
-        ids = validate_bulk_input(event["bulk_validate"])
+        ids = validate_bulk_input(event["bulk_validate"])  # InvalidRequest: the Fail state the API maps to 400
         logger.info("bulk request validated", extra={"provider": str(provider), "count": len(ids)})
         return {"ids": ids}
-    return lookup_chunk(provider, event.get("bulk_chunk"))
+    try:
+        return lookup_chunk(provider, event.get("bulk_chunk"))
+    except ServiceError as error:
+        raise named_by_code(error) from error
