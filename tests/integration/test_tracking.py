@@ -295,6 +295,19 @@ def test_duplicate_deliveries_publish_one_event_and_follow_one_chain(aws, wooxy_
     assert stack.counts()["delayed"] == 1  # one re-check chain, not three
 
 
+def test_a_sender_cannot_keep_a_message_followed_by_writing_future_internal_times(aws, sqs_clock, wooxy_sandbox):
+    stack = aws("wooxy")
+    wooxy_sandbox.add_message("5d91537bd132fdf45916520e", steps=[(0, "queued")])
+    # not_before a year away would otherwise hop every 15 minutes for a year; since in the future would
+    # keep the query window open as long
+    stack.enqueue({"ids": ["5d91537bd132fdf45916520e"], "since": "2099-01-01T00:00:00Z", "not_before": "2099-01-01T00:00:00Z"})
+    assert stack.poll()[1] == set()
+    sqs_clock.advance(901)  # past SQS's longest delay: the chained hop is receivable
+    (hop,) = [json.loads(m["Body"]) for m in stack.receive()]
+    assert hop["not_before"] < "2099"  # held to one hour after it was enqueued
+    assert hop["since"] < "2099"
+
+
 # ---- progression across re-checks ---------------------------------------------------------------------
 def test_a_message_the_provider_does_not_know_yet_is_checked_again_until_it_appears(aws, sqs_clock, wooxy_sandbox):
     # Given a sender that enqueues the id before Wooxy can answer for it

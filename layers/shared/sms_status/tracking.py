@@ -289,6 +289,13 @@ class Tracker:
 
     def process(self, request: TrackRequest, enqueued_at: datetime) -> None:
         now = self.now()
+        # `since` and `not_before` come from our own re-check messages, but a sender can write them too: hold them
+        # to what ours can carry, so that no message is followed forever or its window kept open by a future time.
+        request = replace(
+            request,
+            since=min(request.since, enqueued_at) if request.since else None,
+            not_before=min(request.not_before, enqueued_at + timedelta(seconds=RECHECK_INTERVALS[-1])) if request.not_before else None,
+        )
         if request.not_before is not None and request.not_before - now >= timedelta(seconds=1):
             self.queue.send(request.to_body(), sqs_delay(request.not_before - now))  # a chained wait: one more hop
             return
