@@ -464,6 +464,8 @@ def test_get_tracked_answers_the_stored_report_with_history_and_404_when_not_tra
     status, body = call(tracked, reference_event("nope", "1"))
     assert status == 400
     assert body["error"]["code"] == "invalid_request"
+    status, body = call(tracked, reference_event("wwt", "1" * 3000))  # DynamoDB would refuse a 3 KB key
+    assert (status, body["error"]["code"]) == (400, "invalid_request")
 
 
 def reference_event(provider: str, id: str, kind: str | None = None) -> dict:

@@ -66,6 +66,9 @@ def test_from_env_reads_overrides():
         ({"WOOXY_SECRET_NAME": "s", "PROVIDER_READ_TIMEOUT": "-1"}, "PROVIDER_READ_TIMEOUT must be positive"),
         ({"WOOXY_SECRET_NAME": "s", "PROVIDER_RETRIES": "-1"}, "PROVIDER_RETRIES must be at least 0"),
         ({"WOOXY_SECRET_NAME": "s", "OPENMARKET_USER_AGENT": "x" * 61}, "60 characters"),
+        ({"WOOXY_SECRET_NAME": "s", "OPENMARKET_USER_AGENT": "Test/SMS/1.0\r\nX: y"}, "printable"),
+        ({"WOOXY_SECRET_NAME": "s", "WWT_AUTH_HEADER": "X-API-KEY\r\nX-Evil"}, "WWT_AUTH_HEADER"),
+        ({"WOOXY_SECRET_NAME": "s", "WWT_AUTH_HEADER": "X API KEY"}, "WWT_AUTH_HEADER"),
     ],
 )
 def test_bad_settings_name_the_variable(env, message):

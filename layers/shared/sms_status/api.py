@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
 from .errors import InvalidRequest, ServiceError
-from .lookup import MAX_BATCH, Kind
+from .lookup import MAX_BATCH, MAX_KEY_LENGTH, Kind
 from .model import Provider, Report, Status
 from .observability import count_lookups, logger
 from .services import service_for
@@ -116,6 +116,8 @@ def create_tracked_app() -> APIGatewayRestResolver:
     def tracked(provider: str, id: str) -> Response:
         if provider not in set(Provider):
             raise InvalidRequest(f"unknown provider; expected one of: {', '.join(Provider)}")
+        if not id.strip() or len(id) > MAX_KEY_LENGTH:  # DynamoDB refuses keys over 2 KB: a 400, not a 500
+            raise InvalidRequest(f"id must be a non-empty string of at most {MAX_KEY_LENGTH} characters")
         kind = (app.current_event.query_string_parameters or {}).get("kind", "id")
         if kind not in kinds or Provider(provider) not in kinds[kind]:
             raise InvalidRequest('kind must be "id" (or "reference" for wwt)')

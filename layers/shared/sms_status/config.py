@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ DEFAULT_BASE_URLS = {
 DEFAULT_USER_AGENT = "SmsStatus/SMS/1.0.0"
 # WWT is a white-label of BSG, whose v1 API authenticates with this header (PROVIDERS.md section 3).
 DEFAULT_WWT_AUTH_HEADER = "X-API-KEY"
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
 
 
 class ConfigError(ValueError):
@@ -106,8 +108,11 @@ class ProviderConfig:
             retries=_int(env, "PROVIDER_RETRIES", 2),
         )
         user_agent = env.get("OPENMARKET_USER_AGENT") or DEFAULT_USER_AGENT
-        if len(user_agent) > 60:
-            raise ConfigError("OPENMARKET_USER_AGENT is limited to 60 characters by OpenMarket")
+        if len(user_agent) > 60 or not user_agent.isprintable():
+            raise ConfigError("OPENMARKET_USER_AGENT must be printable and at most 60 characters (OpenMarket's limit)")
+        auth_header = env.get("WWT_AUTH_HEADER") or DEFAULT_WWT_AUTH_HEADER
+        if not HEADER_NAME.fullmatch(auth_header):
+            raise ConfigError("WWT_AUTH_HEADER must be an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)")
         return cls(
             provider=provider,
             base_url=base_url,
@@ -117,5 +122,5 @@ class ProviderConfig:
             fan_out=_int(env, "FAN_OUT", 10, minimum=1),
             batch_deadline=_float(env, "BATCH_DEADLINE", 20.0),
             openmarket_user_agent=user_agent,
-            wwt_auth_header=env.get("WWT_AUTH_HEADER") or DEFAULT_WWT_AUTH_HEADER,
+            wwt_auth_header=auth_header,
         )
