@@ -97,6 +97,9 @@ def parse_credentials(name: str, raw: str, fields: tuple[str, ...]) -> dict[str,
     return {key: str(item) for key, item in value.items()}
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def read_settings(env: Mapping[str, str]) -> Settings:
     providers = []
     for spec in PROVIDERS:
@@ -108,6 +111,9 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         raw_credentials = env.get(f"{spec.prefix}_CREDENTIALS", "").strip()
         credentials = parse_credentials(f"{spec.prefix}_CREDENTIALS", raw_credentials, spec.credential_fields) if raw_credentials else None
         providers.append(ProviderSetting(spec, base_url, _port(env, f"{spec.prefix}_SANDBOX_PORT", spec.default_port), credentials))
+    level = env.get("LOG_LEVEL", "WARNING").strip().upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     return Settings(port=_port(env, "PORT", 3000), moto_port=_port(env, "MOTO_PORT", 8084), providers=providers)
 
 
@@ -251,8 +257,11 @@ def banner(settings: Settings, api: Any, aws: Any) -> str:
         else:
             name = aws.mappings[0].function.short_name
             example = (demo[name].demo_ids or ["<id>"])[0] if name in demo else "<id>"
+        # local.enqueue finds the service through PORT (default 3000), which another shell may not have set
+        default_port = base.endswith(":3000")
+        url_flag, port_env = ("", "") if default_port else (f" --url {base}", f"PORT={base.rsplit(':', 1)[1]} ")
         lines += [
-            f"  .venv/bin/python -m local.enqueue {name} {example}    # or: make enqueue PROVIDER={name} IDS={example}",
+            f"  .venv/bin/python -m local.enqueue {name} {example}{url_flag}    # or: {port_env}make enqueue PROVIDER={name} IDS={example}",
             f"  curl -s {base}/tracked/{name}/{example}    # stored report + history; re-checked after 30 s, 60 s, 2 min ...",
             f"  curl -s {base}/_local/events    # change events published on the bus (local only)",
             f"  curl -s {base}/_local/queues    # queue and DLQ depths (local only)",

@@ -43,6 +43,7 @@ EXTERNAL_ENTITY_BODY = (
     b'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
     b'<response version="3.0" protocol="wmp" type="query"><error code="0" description="&xxe;"/></response>\n'
 )
+MAX_RECORDED_REQUESTS = 10_000  # requests kept for inspection; the oldest half goes when it is reached
 HTML_BODY = b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
 
 
@@ -213,6 +214,8 @@ class Sandbox:
             return self._control(request)
         with self._lock:
             self.requests.append(request)
+            if len(self.requests) > MAX_RECORDED_REQUESTS:  # a long `make run` must not grow without bound
+                del self.requests[: MAX_RECORDED_REQUESTS // 2]
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:

@@ -348,6 +348,12 @@ def test_bad_credentials_json_is_a_clear_error_that_never_prints_the_value(value
     assert "s3cr3t-value" not in result.stderr + result.stdout
 
 
+def test_a_bad_log_level_stops_the_run_at_once() -> None:
+    result = run_briefly({"LOG_LEVEL": "LOUD"})
+    assert result.returncode == 2
+    assert "LOG_LEVEL" in result.stderr
+
+
 def test_plain_http_base_url_off_loopback_is_refused() -> None:
     result = run_briefly({"WWT_BASE_URL": "http://wwt.example.com"})
     assert result.returncode == 2
@@ -361,10 +367,8 @@ def test_a_signal_stops_everything_and_frees_the_ports(tmp_path: Path, stop_sign
     ports = (local.api_port, local.openmarket_port, local.wooxy_port, local.wwt_port, local.moto_port)
     assert not any(port_is_free(port) for port in ports)
 
-    started = time.monotonic()
-    returncode = local.stop(stop_signal)
+    returncode = local.stop(stop_signal)  # None when it did not exit within STOP_TIMEOUT and had to be killed
 
     assert returncode == 0, local.output()
-    assert time.monotonic() - started < STOP_TIMEOUT
     assert all(port_is_free(port) for port in ports)
     assert "stopped." in local.output()
