@@ -41,3 +41,19 @@ def test_bad_bodies_are_clear_400s(body, message):
 def test_wwt_rejects_both_ids_and_references():
     with pytest.raises(InvalidRequest, match="exactly one of"):
         parse_batch(json.dumps({"ids": ["1"], "references": ["a"]}), Provider.WWT)
+
+
+def test_wwt_ids_may_be_json_integers():
+    # DESIGN.md: WWT ids are integers; the report keeps the decimal string
+    assert parse_batch(json.dumps({"ids": [211, "212"]}), Provider.WWT) == ("id", ["211", "212"])
+
+
+@pytest.mark.parametrize("bad", [True, -1, 1.5])
+def test_wwt_ids_that_are_not_non_negative_integers_are_refused(bad):
+    with pytest.raises(InvalidRequest):
+        parse_batch(json.dumps({"ids": [bad]}), Provider.WWT)
+
+
+def test_integer_ids_are_wwt_only():
+    with pytest.raises(InvalidRequest):
+        parse_batch(json.dumps({"ids": [211]}), Provider.WOOXY)

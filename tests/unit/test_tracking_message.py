@@ -125,3 +125,7 @@ def test_a_message_never_found_within_the_window_settles_as_not_found(provider):
     open_not_found = Report(provider, "x1", Status.NOT_FOUND, False, ProviderStatus("not_found", "SMS x1 not found"))
     settled = tracker.settle(open_not_found, "x1", utcnow())
     assert (settled.status, settled.final, settled.details["query_window_closed"]) == (Status.NOT_FOUND, True, True)
+
+
+def test_wwt_ids_may_be_json_integers_on_the_queue_too() -> None:
+    assert parse_message('{"ids": [211, "212"]}', WWT).ids == ("211", "212")

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
 from .errors import InvalidRequest, ServiceError
-from .lookup import MAX_BATCH, MAX_KEY_LENGTH, Kind
+from .lookup import MAX_BATCH, MAX_KEY_LENGTH, Kind, as_key
 from .model import Provider, Report, Status
 from .observability import count_lookups, logger
 from .services import service_for
@@ -65,6 +65,7 @@ def parse_batch(raw_body: str | None, provider: Provider) -> tuple[Kind, list[st
     keys = body[field]
     if not isinstance(keys, list) or not keys:
         raise InvalidRequest(f"{field} must be a non-empty array of strings")
+    keys = [as_key(key, provider, allowed[field]) for key in keys]
     if len(keys) > MAX_BATCH:
         raise InvalidRequest(f"at most {MAX_BATCH} {field} per request, got {len(keys)}", {"max": MAX_BATCH, "count": len(keys)})
     bad = [index for index, key in enumerate(keys) if not isinstance(key, str) or not key.strip()]

@@ -30,7 +30,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from .config import ConfigError
 from .errors import InvalidRequest, ServiceError
-from .lookup import MAX_KEY_LENGTH, Kind, StatusService
+from .lookup import MAX_KEY_LENGTH, Kind, StatusService, as_key
 from .mapping import openmarket as openmarket_mapping
 from .model import Outcome, Provider, ProviderStatus, Report, Status, iso, parse_iso, utcnow
 from .observability import logger
@@ -137,6 +137,7 @@ def parse_message(raw: str, service: StatusService) -> TrackRequest:
     ids = body[field]
     if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_IDS:
         raise MalformedMessage(f"{field} must be an array of 1 to {MAX_IDS} strings")
+    ids = [as_key(key, service.provider, kind) for key in ids]
     for position, key in enumerate(ids):
         if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
             raise MalformedMessage(f"{field}[{position}] must be a non-empty string of at most {MAX_KEY_LENGTH} characters")
