@@ -573,3 +573,12 @@ def test_cfn_lint_is_clean() -> None:
 
 if __name__ == "__main__":  # pragma: no cover - convenience: python tests/infra/test_template.py
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_every_alarm_notifies_the_alarm_topic_when_one_is_given() -> None:
+    alarms = resources("AWS::CloudWatch::Alarm")
+    assert alarms  # one per DLQ
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}, (
+            name
+        )
