@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -316,6 +317,9 @@ class HideMetrics(io.TextIOBase):
         return self.target.isatty()
 
 
+STOP_POLL_SECONDS = 0.2  # how soon a recorded Ctrl-C / SIGTERM is acted on
+
+
 def main(env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     if os.environ.get("LOCAL_SHOW_METRICS", "") != "1":
@@ -327,9 +331,11 @@ def main(env: Mapping[str, str] | None = None) -> int:
         print(f"make run: {exc}", file=sys.stderr, flush=True)
         return 2
 
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # A signal handler must take no lock: a second signal arriving inside it (Ctrl-C twice, or `timeout`
+    # forwarding SIGTERM) would wait forever for the lock the first one holds. So it only records the signal.
+    stop_signals: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: stop_signals.append(signum))
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stop_signals.append(signum))
 
     from local.api_server import ApiServer
     from local.aws import LocalAws
@@ -366,7 +372,8 @@ def main(env: Mapping[str, str] | None = None) -> int:
         workers = [QueueWorker(mapping, sqs, log=log).start() for mapping in aws.mappings if mapping.enabled]
         events = ChangeEventReader(aws, api.change_events, log=log).start()
         log(banner(settings, api, aws))
-        stop.wait()
+        while not stop_signals:
+            time.sleep(STOP_POLL_SECONDS)
         log("stopping ...")
         return 0
     except (SettingsError, LocalSetupError) as exc:

@@ -348,6 +348,17 @@ def test_bad_credentials_json_is_a_clear_error_that_never_prints_the_value(value
     assert "s3cr3t-value" not in result.stderr + result.stdout
 
 
+def test_a_burst_of_signals_still_stops_everything(tmp_path: Path) -> None:
+    # Ctrl-C pressed repeatedly, or `timeout` forwarding SIGTERM right after a SIGINT: a handler that took a
+    # lock deadlocked when the next signal arrived inside it.
+    local = LocalServer(tmp_path, {})
+    local.wait_ready()
+    for _ in range(50):
+        local.process.send_signal(signal.SIGINT)
+        local.process.send_signal(signal.SIGTERM)
+    assert local.stop(signal.SIGINT) == 0, local.output()
+
+
 def test_a_bad_log_level_stops_the_run_at_once() -> None:
     result = run_briefly({"LOG_LEVEL": "LOUD"})
     assert result.returncode == 2
