@@ -39,6 +39,10 @@ class Outcome:
     retryable: bool = False
 
 
+# What a code or status string no mapping table knows means: never a guess, and asking again may tell more.
+UNKNOWN_OUTCOME = Outcome(Status.UNKNOWN, final=False)
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderStatus:
     code: str

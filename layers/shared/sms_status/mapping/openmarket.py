@@ -15,7 +15,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from ..model import Outcome, Report, Status
+from ..model import UNKNOWN_OUTCOME, Outcome, Report, Status
 
 # Status can be queried up to five days after submission (seed document); after that v4 answers 711.
 QUERY_WINDOW = timedelta(days=5)
@@ -99,7 +99,6 @@ TABLE: tuple[Row, ...] = (
 )
 
 _STARTS = [row.first for row in TABLE]
-UNKNOWN_OUTCOME = Outcome(Status.UNKNOWN, final=False)
 
 
 def find_row(code: int) -> Row | None:

@@ -9,7 +9,7 @@ so nothing promotes a lingering `sent` the way OpenMarket's 5-day window does. D
 
 from __future__ import annotations
 
-from ..model import Outcome, Status
+from ..model import UNKNOWN_OUTCOME, Outcome, Status
 
 STATUSES: dict[str, Outcome] = {
     # "Messages start here. A temporary status before processing further": still inside Wooxy.
@@ -34,9 +34,7 @@ STATUSES: dict[str, Outcome] = {
     "failed": Outcome(Status.FAILED, final=True),
 }
 
-UNKNOWN = Outcome(Status.UNKNOWN, final=False)
-
 
 def classify(status: str) -> Outcome:
     """The outcome of one Wooxy status string (case and surrounding whitespace ignored); unknown if undocumented."""
-    return STATUSES.get(status.strip().lower(), UNKNOWN)
+    return STATUSES.get(status.strip().lower(), UNKNOWN_OUTCOME)

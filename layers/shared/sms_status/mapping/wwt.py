@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from ..model import Outcome, Status
+from ..model import UNKNOWN_OUTCOME, Outcome, Status
 
 _PENDING = Outcome(Status.PENDING, final=False)
 
@@ -42,13 +42,11 @@ STATUSES: dict[str, Outcome] = {
     "unknown": Outcome(Status.UNKNOWN, final=False),
 }
 
-UNMAPPED = Outcome(Status.UNKNOWN, final=False)
-
 
 def classify(status: str) -> Outcome:
     """The outcome of a WWT status string (case-insensitive). An unmapped value is `unknown`, not final:
     never guessed. The caller keeps the raw string in `provider_status.code`."""
-    return STATUSES.get(status.strip().lower(), UNMAPPED)
+    return STATUSES.get(status.strip().lower(), UNKNOWN_OUTCOME)
 
 
 # Error codes of the status endpoints, as the seed document lists them (descriptions verbatim).

@@ -26,10 +26,9 @@ from ..mapping.openmarket import (
     NO_ERROR,
     NOT_FOUND_ERROR_CODES,
     TEMPORARY_ERROR_CODES,
-    UNKNOWN_OUTCOME,
     classify,
 )
-from ..model import Provider, ProviderStatus, Report, not_found, utcnow
+from ..model import UNKNOWN_OUTCOME, Provider, ProviderStatus, Report, not_found, utcnow
 
 PROVIDER = Provider.OPENMARKET
 WMP_PATH = "/wmp"
