@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -129,3 +129,12 @@ def test_a_message_never_found_within_the_window_settles_as_not_found(provider):
 
 def test_wwt_ids_may_be_json_integers_on_the_queue_too() -> None:
     assert parse_message('{"ids": [211, "212"]}', WWT).ids == ("211", "212")
+
+
+@pytest.mark.parametrize(("provider", "window"), [(Provider.OPENMARKET, timedelta(days=5)), (Provider.WOOXY, timedelta(hours=72))])
+def test_the_query_window_closes_exactly_at_its_end(provider, window):
+    # OpenMarket: its documented 5 days; the others: QUERY_WINDOW_HOURS (72 here)
+    tracker = Tracker(provider, service=None, store=None, publisher=None, queue=None, query_window=timedelta(hours=72))
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    assert not tracker.window_closed(None, start, start + window - timedelta(seconds=1))
+    assert tracker.window_closed(None, start, start + window)

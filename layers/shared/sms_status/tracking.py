@@ -232,8 +232,6 @@ class Tracker:
         return self.window_start(report, since) + window
 
     def window_closed(self, report: Report | None, since: datetime, now: datetime) -> bool:
-        if self.provider is Provider.OPENMARKET:
-            return openmarket_mapping.window_closed(self.window_start(report, since), now)
         return now >= self.window_end(report, since)
 
     def settle(self, report: Report | None, key: str, now: datetime) -> Report:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from ..model import UNKNOWN_OUTCOME, Outcome, Report, Status
 
@@ -135,10 +135,6 @@ NOT_FOUND_ERROR_CODES = frozenset({711})
 # OpenMarket's rule it was a successful delivery; anything else still open will never be resolved: UNKNOWN.
 WINDOW_CLOSED: dict[int, Outcome] = {0: Outcome(Status.DELIVERED, final=True)}
 WINDOW_CLOSED_DEFAULT_STATUS = Status.UNKNOWN
-
-
-def window_closed(submitted_or_first_seen: datetime, now: datetime) -> bool:
-    return now - submitted_or_first_seen >= QUERY_WINDOW
 
 
 def outcome_after_window(code: int | None, outcome: Outcome) -> Outcome:
