@@ -15,8 +15,8 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from .errors import InvalidRequest, ServiceError
 from .lookup import MAX_BATCH, MAX_KEY_LENGTH, Kind, as_key
 from .model import Provider, Report, Status
-from .observability import count_lookups, logger
-from .services import service_for
+from .observability import logger
+from .services import look_up
 
 # The routes each provider's function serves, in OpenAPI path syntax (api/openapi.yaml must match: tested).
 ROUTES: dict[Provider, tuple[tuple[str, str], ...]] = {
@@ -77,22 +77,16 @@ def parse_batch(raw_body: str | None, provider: Provider) -> tuple[Kind, list[st
 def create_app(provider: Provider) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver()
 
-    def lookup(keys: list[str], kind: Kind) -> list[Report]:
-        reports = service_for(provider).lookup(keys, kind)
-        count_lookups(str(provider), (str(report.status) for report in reports))
-        logger.info("lookup answered", extra={"provider": str(provider), "kind": kind, "count": len(reports)})
-        return reports
-
     def single(kind: Kind):
         def route(**path_params: str) -> Response:  # one path parameter, named as in the OpenAPI path
             (key,) = path_params.values()
-            return report_response(lookup([key], kind)[0])
+            return report_response(look_up(provider, [key], kind)[0])
 
         return route
 
     def batch() -> dict[str, Any]:
         kind, keys = parse_batch(app.current_event.decoded_body, provider)
-        return batch_response(provider, lookup(keys, kind))
+        return batch_response(provider, look_up(provider, keys, kind))
 
     for method, path in ROUTES[provider]:
         rule = path.replace("{", "<").replace("}", ">")

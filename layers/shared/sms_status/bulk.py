@@ -20,8 +20,8 @@ from typing import Any
 from .errors import InvalidRequest, ServiceError
 from .lookup import MAX_BATCH, MAX_KEY_LENGTH, distinct
 from .model import Provider
-from .observability import count_lookups, logger
-from .services import service_for
+from .observability import logger
+from .services import look_up
 
 MAX_BULK_IDS = 10_000  # pinned: POST /wooxy/status/bulk takes up to 10,000 ids
 BULK_PROVIDERS = frozenset({Provider.WOOXY})  # only Wooxy takes 100 ids per request
@@ -52,10 +52,7 @@ def lookup_chunk(provider: Provider, ids: object) -> dict[str, Any]:
     if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_BATCH:
         # Only the state machine sends chunks, after validation: this is a wiring bug, not caller input.
         raise InvalidRequest(f"bulk_chunk must be an array of 1 to {MAX_BATCH} ids")
-    reports = service_for(provider).lookup(ids)
-    count_lookups(str(provider), (str(report.status) for report in reports))
-    logger.info("bulk chunk answered", extra={"provider": str(provider), "count": len(reports)})
-    return {"results": [report.to_dict() for report in reports]}
+    return {"results": [report.to_dict() for report in look_up(provider, ids, via="bulk")]}
 
 
 def named_by_code(error: ServiceError) -> Exception:

@@ -51,10 +51,6 @@ class HttpResponse:
     headers: dict[str, str]
     body: bytes
 
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
-
     def json(self) -> Any:
         """The decoded JSON body; ValueError if it is not JSON (callers turn that into ProviderError)."""
         return json.loads(self.body.decode("utf-8"))

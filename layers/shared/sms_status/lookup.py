@@ -114,9 +114,6 @@ class StatusService:
         deadline_at = time.monotonic() + self.deadline  # shared by the retry after a credentials refresh
         return self._with_rotation(lambda client: self.fetch(client, keys, kind, deadline_at))
 
-    def lookup_one(self, key: str, kind: Kind = "id") -> Report:
-        return self.lookup([key], kind)[0]
-
     def _with_rotation[R](self, call: Callable[[Any], R]) -> R:
         try:
             return call(self.make_client(self.secrets.get()))

@@ -15,6 +15,7 @@ from .errors import ServiceError
 from .http import HttpClient
 from .lookup import Kind, StatusService
 from .model import Provider, Report
+from .observability import count_lookups, logger
 
 
 class OpenMarketService(StatusService):
@@ -81,6 +82,14 @@ def build_service(config: ProviderConfig) -> StatusService:
                 config.batch_deadline,
             )
     raise ValueError(f"unknown provider {config.provider!r}")
+
+
+def look_up(provider: Provider, keys: list[str], kind: Kind = "id", via: str = "api") -> list[Report]:
+    """A lookup as the API and the bulk chunks make it: the reports, one Lookups metric per status, one log line."""
+    reports = service_for(provider).lookup(keys, kind)
+    count_lookups(str(provider), (str(report.status) for report in reports))
+    logger.info("lookup answered", extra={"provider": str(provider), "kind": kind, "count": len(reports), "via": via})
+    return reports
 
 
 @cache
