@@ -3,6 +3,7 @@ providers are the sandboxes in `local/sandboxes`, on ephemeral ports of 127.0.0.
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -43,3 +44,32 @@ def wwt_sandbox():
 
     with WwtSandbox(hang=10) as sandbox:
         yield sandbox
+
+
+@pytest.fixture
+def provider_secrets(monkeypatch, openmarket_sandbox, wooxy_sandbox, wwt_sandbox):
+    """moto (active for the test) holding each provider's secret as `sms-status/<provider>`, and each function
+    pointed at its sandbox with short timeouts. Caches built from the environment are cleared on both sides.
+    Yields the Secrets Manager client (tests rotate or break secrets with it)."""
+    import boto3
+    from aws_lambda_powertools.utilities import parameters
+    from moto import mock_aws
+
+    from local.sandboxes import openmarket, wooxy, wwt
+    from sms_status.services import reset_services
+
+    sandboxes = {"OPENMARKET": (openmarket, openmarket_sandbox), "WOOXY": (wooxy, wooxy_sandbox), "WWT": (wwt, wwt_sandbox)}
+    with mock_aws():
+        client = boto3.client("secretsmanager")
+        for prefix, (module, sandbox) in sandboxes.items():
+            name = f"sms-status/{prefix.lower()}"
+            client.create_secret(Name=name, SecretString=json.dumps(module.DEFAULT_CREDENTIALS))
+            monkeypatch.setenv(f"{prefix}_BASE_URL", sandbox.base_url)
+            monkeypatch.setenv(f"{prefix}_SECRET_NAME", name)
+        monkeypatch.setenv("PROVIDER_READ_TIMEOUT", "0.5")
+        monkeypatch.setenv("PROVIDER_RETRIES", "1")
+        reset_services()
+        parameters.clear_caches()
+        yield client
+        reset_services()
+        parameters.clear_caches()

@@ -4,42 +4,18 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 
 from local.sandboxes import openmarket as om_sandbox
-from local.sandboxes import wooxy as wooxy_sandbox_module
-from local.sandboxes import wwt as wwt_sandbox_module
 from local.sandboxes.base import Fault
 from sms_status.services import reset_services
 from tests.apigw import call, load_handler, rest_event
 
-SECRETS = {
-    "openmarket": om_sandbox.DEFAULT_CREDENTIALS,
-    "wooxy": wooxy_sandbox_module.DEFAULT_CREDENTIALS,
-    "wwt": wwt_sandbox_module.DEFAULT_CREDENTIALS,
-}
-
 
 @pytest.fixture
-def aws(monkeypatch, openmarket_sandbox, wooxy_sandbox, wwt_sandbox):
-    """moto with one secret per provider, and each function pointed at its sandbox."""
-    with mock_aws():
-        client = boto3.client("secretsmanager")
-        for provider, secret in SECRETS.items():
-            client.create_secret(Name=f"sms-status/{provider}", SecretString=json.dumps(secret))
-        for prefix, sandbox in (("OPENMARKET", openmarket_sandbox), ("WOOXY", wooxy_sandbox), ("WWT", wwt_sandbox)):
-            monkeypatch.setenv(f"{prefix}_BASE_URL", sandbox.base_url)
-            monkeypatch.setenv(f"{prefix}_SECRET_NAME", f"sms-status/{prefix.lower()}")
-        monkeypatch.setenv("PROVIDER_READ_TIMEOUT", "0.5")
-        monkeypatch.setenv("PROVIDER_RETRIES", "1")
-        reset_services()
-        parameters.clear_caches()
-        yield client
-        reset_services()
-        parameters.clear_caches()
+def aws(provider_secrets):
+    """moto with one secret per provider, and each function pointed at its sandbox (tests/conftest.py)."""
+    return provider_secrets
 
 
 @pytest.fixture(scope="module")

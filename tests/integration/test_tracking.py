@@ -11,12 +11,7 @@ from datetime import timedelta
 import boto3
 import moto.sqs.models
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 
-from local.sandboxes import openmarket as om_sandbox
-from local.sandboxes import wooxy as wooxy_sandbox_module
-from local.sandboxes import wwt as wwt_sandbox_module
 from local.sandboxes.base import Fault
 from sms_status.api import status_store
 from sms_status.model import iso, utcnow
@@ -28,11 +23,6 @@ MAX_RECEIVES = 3
 VISIBILITY = 30
 TABLE = "sms-status-test"
 BUS = "sms-status-test-bus"
-SECRETS = {
-    "openmarket": om_sandbox.DEFAULT_CREDENTIALS,
-    "wooxy": wooxy_sandbox_module.DEFAULT_CREDENTIALS,
-    "wwt": wwt_sandbox_module.DEFAULT_CREDENTIALS,
-}
 
 
 class SqsClock:
@@ -139,35 +129,24 @@ def sqs_clock(monkeypatch):
 
 
 @pytest.fixture
-def aws(monkeypatch, openmarket_sandbox, wooxy_sandbox, wwt_sandbox, sqs_clock):
-    """moto with the secrets and one Stack factory; each provider function points at its sandbox."""
-    with mock_aws():
-        secrets = boto3.client("secretsmanager")
-        for provider, secret in SECRETS.items():
-            secrets.create_secret(Name=f"sms-status/{provider}", SecretString=json.dumps(secret))
-        for prefix, sandbox in (("OPENMARKET", openmarket_sandbox), ("WOOXY", wooxy_sandbox), ("WWT", wwt_sandbox)):
-            monkeypatch.setenv(f"{prefix}_BASE_URL", sandbox.base_url)
-            monkeypatch.setenv(f"{prefix}_SECRET_NAME", f"sms-status/{prefix.lower()}")
-        monkeypatch.setenv("PROVIDER_READ_TIMEOUT", "0.5")
-        monkeypatch.setenv("PROVIDER_RETRIES", "0")
-        monkeypatch.setenv("STATUS_TABLE_NAME", TABLE)
-        monkeypatch.setenv("EVENT_BUS_NAME", BUS)
-        monkeypatch.setenv("QUERY_WINDOW_HOURS", "72")
+def aws(monkeypatch, provider_secrets, sqs_clock):
+    """moto with the secrets (tests/conftest.py) and one Stack factory; each provider function points at its sandbox."""
+    monkeypatch.setenv("PROVIDER_RETRIES", "0")  # the queue path retries through SQS, not in-call
+    monkeypatch.setenv("STATUS_TABLE_NAME", TABLE)
+    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    monkeypatch.setenv("QUERY_WINDOW_HOURS", "72")
 
-        def stack(provider: str) -> Stack:
-            built = Stack(provider, sqs_clock)
-            monkeypatch.setenv("TRACKING_QUEUE_URL", built.queue_url)
-            return built
+    def stack(provider: str) -> Stack:
+        built = Stack(provider, sqs_clock)
+        monkeypatch.setenv("TRACKING_QUEUE_URL", built.queue_url)
+        return built
 
-        reset_services()
-        reset_trackers()
-        status_store.cache_clear()
-        parameters.clear_caches()
-        yield stack
-        reset_services()
-        reset_trackers()
-        status_store.cache_clear()
-        parameters.clear_caches()
+    reset_services()
+    reset_trackers()
+    status_store.cache_clear()
+    yield stack
+    reset_trackers()
+    status_store.cache_clear()
 
 
 def statuses(events: list[dict]) -> list[tuple[str | None, str]]:
