@@ -1,106 +1,143 @@
-"""10,000 Wooxy ids through the bulk state machine (moto's interpreter, real handler, sandbox with 100 ms
-latency per request), against the physical bound: 100 requests / 10 at a time x 0.1 s = 1.0 s.
+"""Wooxy bulk lookups on the stack built from template.yaml (moto, its Step Functions interpreter with the
+payload quota on, the real handlers in this process), against the Wooxy sandbox with a fixed latency per
+request. Each figure is a ratio to the physical bound measured in the same run:
 
-The run is split where the time goes (measured by timing the handler's chunk invocations): before the first
-chunk starts, the chunk phase, and after the last chunk ends. moto's 256 KiB payload check is lifted: the
-merged answer (~3.5 MB) is over AWS's limit, see docs/bulk.md. Benchmarks measure; they assert nothing.
+- 10,000 ids inline (POST /wooxy/status/bulk), 100 ms a request: bound 100 requests / 10 at a time x 0.1 s = 1.0 s.
+- a 100,000-id job (POST /wooxy/bulk-jobs until GET says succeeded), 50 ms a request: bound 1,000 / 10 x 0.05 = 5 s.
+- CPU milliseconds per 100-id chunk: the Wooxy function's chunk task (`jobs.run_chunk`) as this thread's CPU
+  time, network waits excluded; once with the chunk's S3 and DynamoDB writes answered by moto in this thread
+  (what the local run costs), once with them recorded in memory (what our code costs; Lambda bills that plus
+  boto3's share of two requests).
+
+Benchmarks measure; they assert nothing.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
+import statistics
 import threading
 import time
-import uuid
-import zipfile
 from contextlib import redirect_stdout
-from pathlib import Path
 from typing import Any
+from unittest import mock
 
-import boto3
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
-
-from local.lambda_routing import lift_payload_quota, load_handler, route_lambda_invocations, substitute, wait_for_execution
+from local.function_env import install_function_environ
 from local.sandboxes.wooxy import DEFAULT_CREDENTIALS, WooxySandbox
+from local.stack import LocalAws
+from sms_status import jobs
 from sms_status.observability import logger
-from sms_status.services import reset_services
+from tests.apigw import rest_event
 
-ROOT = Path(__file__).resolve().parent.parent
-IDS = 10_000
-LATENCY = 0.1
-BOUND = IDS / 100 / 10 * LATENCY  # 100 requests, 10 at a time, 0.1 s each
+INLINE_IDS, INLINE_LATENCY = 10_000, 0.1
+JOB_IDS, JOB_LATENCY = 100_000, 0.05
 
 
-class ChunkClock:
-    """Wraps the handler to record when bulk chunks start and end."""
+def bound(ids: int, latency: float) -> float:
+    return ids / 100 / 10 * latency  # requests of 100 ids, 10 at a time
 
-    def __init__(self, handler: Any) -> None:
-        self.handler = handler
-        self.spans: list[tuple[float, float]] = []
+
+class ChunkCpu:
+    """Wraps jobs.run_chunk to record the CPU time of each chunk task on its own thread."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
         self._lock = threading.Lock()
+        self._original = jobs.run_chunk
 
-    def __call__(self, event: Any, context: Any) -> Any:
-        start = time.perf_counter()
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.thread_time()
         try:
-            return self.handler(event, context)
+            return self._original(*args, **kwargs)
         finally:
-            if isinstance(event.get("bulk_chunk"), list):
-                with self._lock:
-                    self.spans.append((start, time.perf_counter()))
+            with self._lock:
+                self.samples.append(time.thread_time() - start)
 
 
-def run(sfn: Any, arn: str, ids: list[str]) -> tuple[float, dict[str, Any]]:
+def call(aws: LocalAws, method: str, resource: str, body: Any = None, path: dict[str, str] | None = None) -> tuple[int, Any]:
+    response = aws.functions["WooxyBulkFunction"].invoke(rest_event(method, resource, path, body))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def inline_run(aws: LocalAws, sandbox: WooxySandbox, ids: list[str]) -> tuple[float, int, Any]:
+    sandbox.reset_stats()
+    sandbox.requests.clear()
     start = time.perf_counter()
-    started = sfn.start_execution(stateMachineArn=arn, name=uuid.uuid4().hex, input=json.dumps({"ids": ids}))
-    described = wait_for_execution(sfn, started["executionArn"], timeout=300, poll=0.005)
-    return time.perf_counter() - start, described
+    status, body = call(aws, "POST", "/wooxy/status/bulk", {"ids": ids})
+    return time.perf_counter() - start, status, body
+
+
+def job_run(aws: LocalAws, sandbox: WooxySandbox, ids: list[str]) -> tuple[float, dict[str, Any]]:
+    sandbox.reset_stats()
+    sandbox.requests.clear()
+    start = time.perf_counter()
+    _, job = call(aws, "POST", "/wooxy/bulk-jobs", {"ids": ids})
+    while job["state"] == "running":
+        time.sleep(0.05)
+        _, job = call(aws, "GET", "/wooxy/bulk-jobs/{job_id}", path={"job_id": job["job_id"]})
+    return time.perf_counter() - start, job
+
+
+def our_chunk_cpu(sandbox: WooxySandbox, ids: list[str], rounds: int = 200) -> float:
+    """Median CPU ms of run_chunk with the store's writes kept in memory: what the chunk code itself costs."""
+
+    class MemoryStore:
+        def record_chunk(self, job_id: str, index: int, reports: list[dict[str, Any]]) -> None:
+            body = "\n".join(jobs.to_lines(reports)) + "\n"  # what record_chunk serialises before its two writes
+            self.last = (body.encode(), jobs.count_statuses(report["status"] for report in reports))
+
+    from sms_status.model import Provider
+    from sms_status.services import look_up
+
+    samples = []
+    sandbox.latency = 0.0
+    with mock.patch.object(jobs, "job_store", MemoryStore):
+        for n in range(rounds):
+            chunk = ids[(n % 100) * 100 : (n % 100 + 1) * 100]
+            start = time.thread_time()
+            jobs.run_chunk({"job_id": "0" * 32, "index": n, "ids": chunk}, lambda part: look_up(Provider.WOOXY, part, via="bulk"))
+            samples.append(time.thread_time() - start)
+    return statistics.median(samples) * 1000
 
 
 def main() -> None:
-    os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Bench")
-    ids = [f"{n:024x}" for n in range(IDS)]
-    with WooxySandbox() as sandbox, mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    install_function_environ()
+    ids = [f"{n:024x}" for n in range(JOB_IDS)]
+    with WooxySandbox() as sandbox:
         for message_id in ids:
             sandbox.add_message(message_id, [(0, "queued"), (1, "delivered")])
-        boto3.client("secretsmanager").create_secret(Name="bench/wooxy", SecretString=json.dumps(DEFAULT_CREDENTIALS))
-        os.environ.update(WOOXY_BASE_URL=sandbox.base_url, WOOXY_SECRET_NAME="bench/wooxy")
-        reset_services()
-        parameters.clear_caches()
-        role = boto3.client("iam").create_role(RoleName="bench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        code = io.BytesIO()
-        with zipfile.ZipFile(code, "w") as archive:
-            archive.writestr("app.py", "")
-        function_arn = boto3.client("lambda").create_function(
-            FunctionName="wooxy", Runtime="python3.13", Role=role, Handler="app.lambda_handler", Code={"ZipFile": code.getvalue()}
-        )["FunctionArn"]
-        sfn = boto3.client("stepfunctions")
-        definition = substitute((ROOT / "statemachine" / "wooxy_bulk.asl.json").read_text(), {"WooxyFunctionArn": function_arn})
-        arn = sfn.create_state_machine(name="bench", definition=definition, roleArn=role, type="EXPRESS")["stateMachineArn"]
-        clock = ChunkClock(load_handler(ROOT / "functions" / "wooxy" / "app.py", "wooxy_app_for_bench"))
-        logger.registered_handler.setStream(io.StringIO())  # the handler's JSON logs are written, not shown
-        with route_lambda_invocations({"wooxy": clock}), lift_payload_quota(), redirect_stdout(io.StringIO()):
-            run(sfn, arn, ids[:1_000])  # warm: secret cached and HTTP pool open, as in a warm Lambda
-            sandbox.latency = LATENCY
-            sandbox.reset_stats()
-            clock.spans.clear()
-            started = time.perf_counter()
-            wall, described = run(sfn, arn, ids)
-    first_start = min(s for s, _ in clock.spans) - started
-    last_end = max(e for _, e in clock.spans) - started
-    answered = len(json.loads(described.get("output") or "{}").get("results", []))
-    print(f"\n== Wooxy bulk: {IDS:,} ids through the state machine, sandbox latency {LATENCY * 1000:.0f} ms per request")
-    print(f"  status {described['status']}, {answered:,} reports, {len(sandbox.requests)} requests")
-    print(f"  max ids per request {sandbox.max_ids_per_request}, max requests in flight {sandbox.max_in_flight}")
-    print(f"  wall time          {wall:6.2f} s")
-    print(f"  bound              {BOUND:6.2f} s  (100 requests / 10 at a time x {LATENCY} s)")
-    print(f"  ratio              {wall / BOUND:6.2f}")
-    print(f"  before 1st chunk   {first_start:6.2f} s  (start, validation, partition, Map set-up)")
-    print(f"  chunk phase        {last_end - first_start:6.2f} s  (first chunk start -> last chunk end)")
-    print(f"  after last chunk   {wall - last_end:6.2f} s  (merging ~3.5 MB of reports, execution output)")
+        aws = LocalAws({"WooxyBaseUrl": sandbox.base_url}, {"WooxySecret": DEFAULT_CREDENTIALS}).start()
+        logger.registered_handler.setStream(io.StringIO())  # the handlers' JSON logs are written, not shown
+        cpu = ChunkCpu()
+        try:
+            with redirect_stdout(io.StringIO()), mock.patch.object(jobs, "run_chunk", cpu):
+                inline_run(aws, sandbox, ids[:1_000])  # warm: secret cached, HTTP pool open, as in a warm Lambda
+                sandbox.latency = INLINE_LATENCY
+                cpu.samples.clear()
+                inline_wall, inline_status, inline_body = inline_run(aws, sandbox, ids[:INLINE_IDS])
+                inline_stats = (len(sandbox.requests), sandbox.max_ids_per_request, sandbox.max_in_flight)
+                chunk_cpu_local = statistics.median(cpu.samples) * 1000
+                sandbox.latency = JOB_LATENCY
+                job_wall, job = job_run(aws, sandbox, ids)
+                job_stats = (len(sandbox.requests), sandbox.max_ids_per_request, sandbox.max_in_flight)
+            with redirect_stdout(io.StringIO()):
+                chunk_cpu_ours = our_chunk_cpu(sandbox, ids)
+        finally:
+            aws.stop()
+
+    answered = len(inline_body.get("results", [])) if isinstance(inline_body, dict) else 0
+    inline_bound, job_bound = bound(INLINE_IDS, INLINE_LATENCY), bound(JOB_IDS, JOB_LATENCY)
+    print("\n== Wooxy bulk on the local stack (moto, payload quota on)")
+    print(f"  inline {INLINE_IDS:,} ids, {INLINE_LATENCY * 1000:.0f} ms a request: HTTP {inline_status}, {answered:,} reports")
+    print(f"    requests {inline_stats[0]}, max ids per request {inline_stats[1]}, max in flight {inline_stats[2]}")
+    print(f"    wall {inline_wall:6.2f} s   bound {inline_bound:5.2f} s   ratio {inline_wall / inline_bound:5.2f}")
+    print(f"  job {JOB_IDS:,} ids, {JOB_LATENCY * 1000:.0f} ms a request: {job['state']}, {job['done']:,} done, counts {job['counts']}")
+    print(f"    requests {job_stats[0]}, max ids per request {job_stats[1]}, max in flight {job_stats[2]}")
+    print(f"    submit to results {job_wall:6.2f} s   bound {job_bound:5.2f} s   ratio {job_wall / job_bound:5.2f}")
+    print("  CPU per 100-id chunk (median, this thread, network waits excluded)")
+    print(f"    chunk code, writes in memory        {chunk_cpu_ours:6.2f} ms")
+    print(f"    chunk task with moto's S3/DynamoDB  {chunk_cpu_local:6.2f} ms")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,7 @@
 """The HTTP API on 127.0.0.1, served from api/openapi.yaml as API Gateway would.
 
-- `aws_proxy` operations become API Gateway REST proxy events (v1: resource, path, pathParameters,
-  requestContext with a request id, body) for the real handler the integration URI names.
-- The `aws` operation that calls Step Functions (POST /wooxy/status/bulk) starts the real state machine on
-  moto's interpreter and answers with the status mapping of its response template: SUCCEEDED 200 with the
-  output, FAILED with error InvalidRequest 400, TIMED_OUT 504, any other end 502.
+- `aws_proxy` operations (every route) become API Gateway REST proxy events (v1: resource, path,
+  pathParameters, requestContext with a request id, body) for the real handler the integration URI names.
 - Anything else is 404 with the pinned error JSON.
 Local mode does not check SigV4: every request is accepted unsigned.
 
@@ -28,10 +25,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from local.aws import ACCOUNT, OPENAPI, FunctionThrottled, LocalAws, load_yaml
+from local.lambda_runtime import FunctionThrottled
+from local.stack import LocalAws
+from local.template import ACCOUNT, OPENAPI, load_yaml
 
-SYNC_EXECUTION_LIMIT = 29.0  # seconds: API Gateway's integration timeout bounds a synchronous execution
-STATE_MACHINE_POLL = 0.05
 HTTP_METHODS = ("get", "post", "put", "delete", "patch", "head", "options")
 
 
@@ -45,8 +42,7 @@ class Route:
     method: str
     resource: str  # OpenAPI path, e.g. /wooxy/messages/{id}
     pattern: re.Pattern[str]
-    kind: str  # "lambda" | "states"
-    target: str  # function or state machine logical id
+    target: str  # the function's logical id
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if method != self.method:
@@ -74,7 +70,7 @@ def load_routes(aws: LocalAws, openapi: dict[str, Any]) -> tuple[list[Route], li
             if target is None:
                 notes.append(f"{method.upper()} {resource}: its integration has no local target; answers 404 locally")
                 continue
-            routes.append(Route(method.upper(), resource, compile_path(resource), target.kind, target.logical_id))
+            routes.append(Route(method.upper(), resource, compile_path(resource), target))
     # Literal segments win over parameters, as in API Gateway (e.g. /wooxy/status/bulk before /wooxy/status/{x}).
     routes.sort(key=lambda route: (route.resource.count("{"), -len(route.resource)))
     return routes, notes
@@ -191,9 +187,7 @@ class ApiServer:
             params = route.match(method, path)
             if params is None:
                 continue
-            if route.kind == "lambda":
-                return self.call_function(route, params, method, path, url.query, headers, body)
-            return self.run_state_machine(route, body)
+            return self.call_function(route, params, method, path, url.query, headers, body)
         return Answer.json(404, error_body("invalid_request", f"no route {method} {path}"))
 
     def call_function(self, route: Route, params: dict[str, str], method: str, path: str, query: str, headers: dict[str, str], body: bytes):
@@ -206,31 +200,6 @@ class ApiServer:
         except Exception as exc:  # a crashed function: API Gateway answers 502 and the function's log has the trace
             self.log(f"[api] {function.short_name}: function error {type(exc).__name__}")
             return gateway_error(502, "Internal server error", "INTEGRATION_FAILURE")
-
-    def run_state_machine(self, route: Route, body: bytes) -> Answer:
-        """StartSyncExecution emulated: moto has no synchronous start, so start and wait (bounded)."""
-        from botocore.exceptions import ClientError
-
-        try:
-            payload = json.loads(body or b"null")
-        except ValueError:
-            return Answer.json(400, error_body("invalid_request", BULK_BAD_INPUT))
-        sfn = self.aws.client("stepfunctions")
-        arn = self.aws.state_machines[route.target]
-        try:
-            execution = sfn.start_execution(stateMachineArn=arn, name=str(uuid.uuid4()), input=json.dumps(payload))["executionArn"]
-        except ClientError as exc:  # the template's 4xx branch: Step Functions refused the input
-            if exc.response["Error"]["Code"] in ("InvalidExecutionInput", "ValidationException"):
-                return Answer.json(400, error_body("invalid_request", BULK_BAD_INPUT))
-            return Answer.json(500, error_body("internal_error", "Step Functions refused to start the bulk lookup"))
-        from local.lambda_routing import wait_for_execution
-
-        try:  # the same wait as the tests: moto marks SUCCEEDED a moment before it stores the output
-            described = wait_for_execution(sfn, execution, SYNC_EXECUTION_LIMIT, poll=STATE_MACHINE_POLL)
-        except TimeoutError:
-            sfn.stop_execution(executionArn=execution, error="States.Timeout", cause="synchronous execution limit")
-            described = {"status": "TIMED_OUT"}
-        return sync_execution_answer(described)
 
     def control(self, method: str, path: str, body: bytes) -> Answer:
         """Local-only helpers for the tour and the tests."""
@@ -271,27 +240,6 @@ class ApiServer:
             counts = {name: int(attributes.get(name, 0)) for name in names}
             depths.append({"queue": logical, "url": url, "consumer": consumers.get(url), **counts})
         return depths
-
-
-BULK_BAD_INPUT = "the body is not a JSON object or is larger than 256 KiB"
-
-
-def sync_execution_answer(described: dict[str, Any]) -> Answer:
-    """The bulk route's response template (api/openapi.yaml, POST /wooxy/status/bulk) as Python: the same status
-    mapping and bodies; never 200 for a failed execution."""
-    status = described.get("status") or ""
-    error, cause = described.get("error") or "", described.get("cause") or ""
-    if status == "SUCCEEDED":
-        return Answer(200, (described.get("output") or "null").encode(), {"Content-Type": "application/json"})
-    if status == "FAILED" and error == "InvalidRequest":
-        return Answer.json(400, error_body("invalid_request", cause))
-    if status == "TIMED_OUT":
-        return Answer.json(504, error_body("provider_timeout", "the bulk lookup did not finish in time", {"execution_status": "TIMED_OUT"}))
-    if status == "FAILED" and error == "States.DataLimitExceeded":
-        message = "the answer exceeds the 256 KiB Step Functions limit: ask for fewer ids per call"
-        return Answer.json(502, error_body("internal_error", message, {"execution_status": "FAILED", "execution_error": error}))
-    details = {"execution_status": status, "execution_error": error}
-    return Answer.json(502, error_body("provider_error", "the bulk lookup failed", details))
 
 
 class _Server(ThreadingHTTPServer):

@@ -1,8 +1,10 @@
-"""Run Lambda invocations made inside moto (e.g. by the Step Functions interpreter) with real handlers, in-process.
+"""Lambda invocations made inside moto (e.g. by the Step Functions interpreter), answered by real handlers in-process.
 
 moto's Lambda backend would otherwise need Docker to run a function. `route_lambda_invocations` patches
 `LambdaBackend.invoke` so that a function named in `routes` (by name or ARN) is answered by calling its
-Python handler; every other function keeps moto's behaviour. Used by the tests and by the local run.
+Python handler; every other function keeps moto's behaviour. Used by the tests, the bench and the local run.
+This is the moto side of the local Lambda runtime (`local.lambda_runtime`), kept apart because it imports moto,
+which must happen only once the fake AWS environment is set.
 
 A handler that raises is reported the way the Lambda runtime reports an unhandled error: the
 `X-Amz-Function-Error: Unhandled` header and a `{"errorType": <exception class name>, "errorMessage": ...}`
@@ -11,40 +13,33 @@ payload, so Step Functions sees the class name as the error name (what Retry/Cat
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-import re
 import sys
+import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
+from contextlib import ExitStack, contextmanager
 from typing import Any
 from unittest import mock
 
 from moto.awslambda.models import LambdaBackend
+from moto.core.models import botocore_stubber
+from moto.settings import moto_server_port
+from moto.stepfunctions.parser.asl.utils import boto_client
 
-Handler = Callable[[Any, Any], Any]
+from local.lambda_runtime import Handler, LambdaContext
 
-
-@dataclass
-class LocalContext:
-    """The attributes of Lambda's context object that Powertools reads."""
-
-    function_name: str = "local"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:local"
-    memory_limit_in_mb: int = 512
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = ""
-    log_stream_name: str = ""
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 25_000
+_SFN_PARSER = "moto.stepfunctions.parser."
+# The interpreter's modules that call boto_client_for (imported by name): Lambda tasks, S3 ItemReader and
+# ResultWriter, and every service integration (the factory imports them all).
+_BOTO_CLIENT_USERS = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_factory",
+)
 
 
 def _function_keys(backend: LambdaBackend, function_name: str, qualifier: str | None) -> tuple[str, str]:
@@ -62,9 +57,49 @@ def _error_payload(error: BaseException) -> bytes:
     return json.dumps(body).encode()
 
 
+def _memoized(original: Callable[..., Any]) -> Callable[..., Any]:
+    """boto_client_for, one client per (region, service, endpoint): building a boto3 client costs milliseconds
+    of CPU, and the interpreter builds one per Lambda task and per S3 read or write. boto3 clients are
+    thread-safe. The original ignores `state_credentials` (it always signs with fixed fake keys) and only
+    picks the endpoint from whether moto intercepts in-process, so nothing else needs to be in the key."""
+    clients: dict[tuple[str, str, int | None], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, None if botocore_stubber.enabled else moto_server_port())
+        client = clients.get(key)
+        if client is None:
+            with lock:  # boto3's default session is not thread-safe to build clients from
+                client = clients.get(key)
+                if client is None:
+                    client = clients[key] = original(region=region, service=service, state_credentials=state_credentials)
+        return client
+
+    return boto_client_for
+
+
+@contextmanager
+def _shared_boto_clients() -> Iterator[None]:
+    """While active, the Step Functions interpreter reuses its boto3 clients instead of building one per call."""
+    for name in _BOTO_CLIENT_USERS:
+        importlib.import_module(name)
+    original = boto_client.boto_client_for
+    memoized = _memoized(original)
+    users = [
+        module
+        for name, module in list(sys.modules.items())
+        if name.startswith(_SFN_PARSER) and getattr(module, "boto_client_for", None) is original and module is not boto_client
+    ]
+    with ExitStack() as patches:
+        for module in users:
+            patches.enter_context(mock.patch.object(module, "boto_client_for", memoized))
+        yield
+
+
 @contextmanager
 def route_lambda_invocations(routes: Mapping[str, Handler]) -> Iterator[None]:
-    """While active, invoking a function whose name or ARN is a key of `routes` calls that handler."""
+    """While active, invoking a function whose name or ARN is a key of `routes` calls that handler (and the
+    Step Functions interpreter shares its boto3 clients, see `_memoized`)."""
     original = LambdaBackend.invoke
 
     def invoke(self: LambdaBackend, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any):
@@ -74,44 +109,15 @@ def route_lambda_invocations(routes: Mapping[str, Handler]) -> Iterator[None]:
             return original(self, function_name, qualifier, body, headers, response_headers)
         event = json.loads(body) if body else {}
         try:
-            payload = json.dumps(handler(event, LocalContext(name, arn))).encode()
+            payload = json.dumps(handler(event, LambdaContext(name, arn))).encode()
         except Exception as error:  # the Lambda runtime's contract: the error goes back to the caller, typed
             response_headers["x-amz-function-error"] = "Unhandled"
             payload = _error_payload(error)
         response_headers["Content-Length"] = str(len(payload))
         return payload
 
-    with mock.patch.object(LambdaBackend, "invoke", invoke):
+    with mock.patch.object(LambdaBackend, "invoke", invoke), _shared_boto_clients():
         yield
-
-
-# ---- helpers shared by the tests, the bench and the local run -------------------------------------
-def load_module(app_path: Path, module_name: str) -> ModuleType:
-    """A function's code file imported under `module_name` (every function's module is called app.py)."""
-    spec = importlib.util.spec_from_file_location(module_name, app_path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {app_path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def load_handler(app_path: Path, module_name: str) -> Handler:
-    """`lambda_handler` of a function's app.py, imported under `module_name`."""
-    return load_module(app_path, module_name).lambda_handler
-
-
-def substitute(definition: str, substitutions: Mapping[str, str]) -> str:
-    """What CloudFormation does with DefinitionSubstitutions: `${Name}` -> value; an unknown name is an error."""
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in substitutions:
-            raise KeyError(f"no substitution for ${{{name}}}")
-        return substitutions[name]
-
-    return re.sub(r"\$\{([A-Za-z0-9_]+)\}", value, definition)
 
 
 def wait_for_execution(sfn: Any, execution_arn: str, timeout: float, poll: float = 0.01) -> dict[str, Any]:
@@ -125,25 +131,3 @@ def wait_for_execution(sfn: Any, execution_arn: str, timeout: float, poll: float
         if time.monotonic() > deadline:
             raise TimeoutError(f"execution still RUNNING after {timeout} s")
         time.sleep(poll)
-
-
-@contextmanager
-def lift_payload_quota() -> Iterator[None]:
-    """Turn off moto's 256 KiB state-payload check (AWS's real limit) while active.
-
-    Only for measuring chunking, concurrency and order at sizes whose merged answer exceeds that limit
-    (2,500+ Wooxy reports): on AWS such executions fail with States.DataLimitExceeded (docs/bulk.md).
-    """
-    targets = (
-        "moto.stepfunctions.parser.asl.component.state.state.is_within_size_quota",
-        "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda.is_within_size_quota",
-        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service.is_within_size_quota",
-    )
-    patches = [mock.patch(target, return_value=True) for target in targets]
-    for patch in patches:
-        patch.start()
-    try:
-        yield
-    finally:
-        for patch in reversed(patches):
-            patch.stop()

@@ -15,7 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from local.aws import REGION, EventSourceMapping
+from local.stack import EventSourceMapping
+from local.template import REGION
 
 POLL_SECONDS = 1  # long-poll length: also how quickly stop() is noticed
 

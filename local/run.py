@@ -2,7 +2,7 @@
 
 Started in the foreground, stopped by Ctrl-C (SIGINT) or SIGTERM:
 - the three provider sandboxes on fixed ports (unless <P>_BASE_URL points a provider elsewhere),
-- AWS in-process with moto, built from template.yaml (local/aws.py),
+- AWS in-process with moto, built from template.yaml (local/stack.py),
 - the HTTP API from api/openapi.yaml (local/api_server.py), SigV4 NOT checked,
 - one SQS poller per queue -> function mapping (local/queue_worker.py),
 - a reader of the change events EventBridge routes to a capture queue.
@@ -26,11 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.aws import ROOT, TEMPLATE, LocalSetupError, install_function_environ, load_template_checked
+from local.function_env import install_function_environ
+from local.template import ROOT, TEMPLATE, LocalSetupError, load_template_checked
 
 # The layer is on the Lambda path as /opt/python; here it is a folder of the repository.
 sys.path.insert(0, str(ROOT / "layers" / "shared"))
-# Before anything reads the environment: each function sees its own Environment block (local/aws.py).
+# Before anything reads the environment: each function sees its own Environment block (local/function_env.py).
 install_function_environ()
 
 from local.sandboxes.base import Sandbox  # noqa: E402
@@ -338,8 +339,8 @@ def main(env: Mapping[str, str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, _frame: stop_signals.append(signum))
 
     from local.api_server import ApiServer
-    from local.aws import LocalAws
     from local.queue_worker import QueueWorker
+    from local.stack import LocalAws
 
     aws: LocalAws | None = None
     api: ApiServer | None = None
@@ -358,7 +359,10 @@ def main(env: Mapping[str, str] | None = None) -> int:
                 secrets[secret] = setting.credentials or sandbox_credentials(setting.spec.name)
         aws = LocalAws(parameters, secrets).start()
         try:
-            aws.serve_endpoint(settings.moto_port)
+            endpoint = aws.serve_endpoint(settings.moto_port)
+            for function in aws.functions.values():  # bulk results_url: presigned for the local S3 endpoint
+                if "BULK_BUCKET_NAME" in function.environment:
+                    function.environment["BULK_RESULTS_ENDPOINT_URL"] = endpoint
         except ImportError:  # moto[server] (flask) not installed: everything but the CLI endpoint still works
             aws.notes.append("moto's server is not installed (moto[server]): no endpoint for `aws --endpoint-url`")
         except OSError as exc:

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from local.lambda_routing import LocalContext, load_module
+from local.lambda_runtime import LambdaContext, load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,9 +47,6 @@ def rest_event(method: str, resource: str, path_params: dict[str, str] | None = 
         "body": raw_body,
         "isBase64Encoded": False,
     }
-
-
-LambdaContext = LocalContext  # what Powertools reads of Lambda's context object
 
 
 def call(handler: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -61,6 +61,17 @@ def moto_server():
     server.stop()
 
 
+def lambda_env(moto_server: str) -> dict[str, str]:
+    """What every built function gets: a PATH, fake credentials, and AWS at moto's server (over HTTP)."""
+    return {
+        "PATH": os.environ["PATH"],
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
 def run_built(function: str, event_file: str, env: dict[str, str], runtime: Path) -> dict:
     code_dir = BUILD / function
     args = [sys.executable, "-I", "-S", "-c", DRIVER, str(code_dir), str(LAYER), str(runtime), str(ROOT / "events" / event_file)]
@@ -86,11 +97,7 @@ def test_built_function_answers_an_event(function, prefix, sandbox_module, event
     name = f"built/{prefix.lower()}"
     secrets.create_secret(Name=name, SecretString=json.dumps(sandbox_module.DEFAULT_CREDENTIALS))
     env = {
-        "PATH": os.environ["PATH"],
-        "AWS_ENDPOINT_URL": moto_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
+        **lambda_env(moto_server),
         "POWERTOOLS_SERVICE_NAME": function,
         f"{prefix}_BASE_URL": sandbox.base_url,
         f"{prefix}_SECRET_NAME": name,
@@ -112,11 +119,7 @@ def test_built_tracked_function_reads_the_table(runtime_dir, moto_server):
         BillingMode="PAY_PER_REQUEST",
     )
     env = {
-        "PATH": os.environ["PATH"],
-        "AWS_ENDPOINT_URL": moto_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
+        **lambda_env(moto_server),
         "POWERTOOLS_SERVICE_NAME": "tracked",
         "STATUS_TABLE_NAME": "built-status",
     }
@@ -124,3 +127,30 @@ def test_built_tracked_function_reads_the_table(runtime_dir, moto_server):
     body = json.loads(response["body"])
     assert response["statusCode"] == 404, body
     assert body["error"]["message"] == "this message is not tracked"
+
+
+def test_built_bulk_function_answers_a_job_from_its_table_and_bucket(runtime_dir, moto_server):
+    """The bulk function: GET /wooxy/bulk-jobs/{job_id} of a finished job, over HTTP to moto's DynamoDB and S3."""
+    job_id = json.loads((ROOT / "events" / "wooxy" / "get_bulk_job.json").read_text())["pathParameters"]["job_id"]
+    dynamodb = boto3.client("dynamodb", endpoint_url=moto_server, region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="built-jobs",
+        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    item = {"job_id": job_id, "state": "succeeded", "total": 4, "chunk_count": 1, "done": 4, "created_at": "2026-11-29T10:00:00.000Z"}
+    item |= {"counts": {"delivered": 4}, "finished_at": "2026-11-29T10:00:01.000Z"}
+    boto3.resource("dynamodb", endpoint_url=moto_server, region_name="us-east-1").Table("built-jobs").put_item(Item=item)
+    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket="built-bulk")
+    env = {
+        **lambda_env(moto_server),
+        "POWERTOOLS_SERVICE_NAME": "wooxy-bulk",
+        "BULK_BUCKET_NAME": "built-bulk",
+        "BULK_JOBS_TABLE_NAME": "built-jobs",
+    }
+    response = run_built("WooxyBulkFunction", "wooxy/get_bulk_job.json", env, runtime_dir)
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 200, body
+    assert (body["job_id"], body["state"], body["counts"]) == (job_id, "succeeded", {"delivered": 4})
+    assert f"/built-bulk/jobs/{job_id}/results.jsonl" in body["results_url"] or "built-bulk.s3" in body["results_url"]

@@ -29,9 +29,11 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 OPENAPI_PATH = ROOT / "api" / "openapi.yaml"
 EVENTS_DIR = ROOT / "events"
 
-# DESIGN.md "HTTP API".
+# The pinned routes (README "HTTP API").
 PINNED_ROUTES = {
     ("POST", "/wooxy/status/bulk"),
+    ("POST", "/wooxy/bulk-jobs"),
+    ("GET", "/wooxy/bulk-jobs/{job_id}"),
     ("GET", "/tracked/{provider}/{id}"),
     ("GET", "/openmarket/messages/{ticketId}"),
     ("GET", "/wooxy/messages/{id}"),
@@ -41,14 +43,16 @@ PINNED_ROUTES = {
     ("POST", "/wooxy/status"),
     ("POST", "/wwt/status"),
 }
-# The one route that is not a Lambda proxy: API Gateway starts the bulk state machine itself (docs/bulk.md).
-BULK_ROUTE = ("POST", "/wooxy/status/bulk")
-# Lambda proxy routes and the function behind each: the provider's own, and the table reader for /tracked.
+# The bulk routes: a function of their own that never calls Wooxy, so it can wait for a job (docs/bulk.md).
+BULK_ROUTES = {("POST", "/wooxy/status/bulk"), ("POST", "/wooxy/bulk-jobs"), ("GET", "/wooxy/bulk-jobs/{job_id}")}
+# Every route is a Lambda proxy; the function behind each: the provider's own, the bulk one, the table reader.
 PROXY_ROUTES = {
     route: "TrackedFunction"
     if route[1].startswith("/tracked/")
+    else "WooxyBulkFunction"
+    if route in BULK_ROUTES
     else f"{Provider(route[1].split('/')[1]).name.title().replace('Openmarket', 'OpenMarket')}Function"
-    for route in PINNED_ROUTES - {BULK_ROUTE}
+    for route in PINNED_ROUTES
 }
 # Actions AWS accepts only on Resource "*": what a state machine needs to deliver its logs to CloudWatch
 # (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html). Allowed for state machines only.
@@ -70,6 +74,9 @@ EVENT_FILES = {
     "openmarket/post_status.json": ("POST", "/openmarket/status"),
     "wooxy/get_message.json": ("GET", "/wooxy/messages/{id}"),
     "wooxy/post_status.json": ("POST", "/wooxy/status"),
+    "wooxy/post_status_bulk.json": ("POST", "/wooxy/status/bulk"),
+    "wooxy/post_bulk_job.json": ("POST", "/wooxy/bulk-jobs"),
+    "wooxy/get_bulk_job.json": ("GET", "/wooxy/bulk-jobs/{job_id}"),
     "wwt/get_message.json": ("GET", "/wwt/messages/{id}"),
     "wwt/get_reference.json": ("GET", "/wwt/references/{reference}"),
     "wwt/post_status.json": ("POST", "/wwt/status"),
@@ -270,25 +277,19 @@ def test_pinned_routes_are_exactly_served() -> None:
     assert {(method, path) for method, path, _ in operations()} == PINNED_ROUTES
 
 
-def proxy_operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
-    return ((m, p, o) for m, p, o in operations() if (m, p) != BULK_ROUTE)
-
-
 def test_handlers_serve_the_same_routes() -> None:
-    from sms_status.api import ROUTES  # the handlers' own route table (imported here: it pulls in Powertools)
+    from sms_status.api import BULK_ROUTES as HANDLED_BULK_ROUTES  # the handlers' own route tables (they pull in Powertools)
+    from sms_status.api import ROUTES
 
-    for provider, routes in ROUTES.items():
-        served = {
-            (method, path) for method, path, operation in proxy_operations() if integration_function(operation) == FUNCTIONS[provider]
-        }
-        assert served == set(routes), provider
+    tables = {**{FUNCTIONS[provider]: set(routes) for provider, routes in ROUTES.items()}, "WooxyBulkFunction": set(HANDLED_BULK_ROUTES)}
+    for function, routes in tables.items():
+        served = {(method, path) for method, path, operation in operations() if integration_function(operation) == function}
+        assert served == routes, function
 
 
-def test_the_only_non_proxy_route_is_the_bulk_state_machine() -> None:
+def test_every_route_is_a_lambda_proxy() -> None:
     kinds = {(method, path): operation["x-amazon-apigateway-integration"]["type"] for method, path, operation in operations()}
-    assert {route for route, kind in kinds.items() if kind != "aws_proxy"} == {BULK_ROUTE}
-    integration = openapi()["paths"][BULK_ROUTE[1]]["post"]["x-amazon-apigateway-integration"]
-    assert integration["uri"]["Fn::Sub"].endswith(":states:action/StartSyncExecution")
+    assert set(kinds.values()) == {"aws_proxy"}
 
 
 def integration_function(operation: dict[str, Any]) -> str:
@@ -327,9 +328,18 @@ def test_api_gateway_may_invoke_each_function_on_its_own_routes_only(provider: P
         "Fn::Sub": f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{SmsStatusApi}}/*/*{prefix}*"
     }
     # ...and that prefix covers every route the function serves.
-    served = [path for _, path, operation in proxy_operations() if integration_function(operation) == function]
+    served = [path for _, path, operation in operations() if integration_function(operation) == function]
     assert served
     assert all(path.startswith(prefix) for path in served)
+
+
+def test_api_gateway_may_invoke_the_bulk_function_on_the_bulk_routes_only() -> None:
+    arns = sorted(
+        body["Properties"]["SourceArn"]["Fn::Sub"].split("${SmsStatusApi}", 1)[1]
+        for body in resources("AWS::Lambda::Permission").values()
+        if refs(body["Properties"]["FunctionName"]) == {"WooxyBulkFunction"}
+    )
+    assert arns == ["/*/*/wooxy/bulk-jobs*", "/*/POST/wooxy/status/bulk"]
 
 
 def test_api_definition_is_the_included_openapi_document() -> None:
@@ -556,7 +566,7 @@ def test_event_is_a_rest_proxy_event_for_a_defined_route(name: str) -> None:
 
 
 def test_every_route_has_an_event_and_every_event_is_listed() -> None:
-    assert set(EVENT_FILES.values()) == set(PROXY_ROUTES)  # the bulk route's input is in events/stepfunctions
+    assert set(EVENT_FILES.values()) == set(PROXY_ROUTES)
     on_disk = {path.relative_to(EVENTS_DIR).as_posix() for path in EVENTS_DIR.rglob("*.json")}
     api_events = {name for name in on_disk if json.loads((EVENTS_DIR / name).read_text()).get("requestContext", {}).get("apiId")}
     assert api_events == set(EVENT_FILES)

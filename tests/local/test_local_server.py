@@ -239,7 +239,7 @@ def test_unknown_route_is_the_pinned_404(server: LocalServer) -> None:
     assert body == {"error": {"code": "invalid_request", "message": "no route GET /sms/messages/1", "details": None}}
 
 
-# ---- the bulk route: the real state machine on moto's interpreter ---------------------------------------------------
+# ---- the bulk routes: the real state machine on moto's interpreter ---------------------------------------------------
 def test_bulk_route_runs_the_state_machine_in_chunks_of_100(server: LocalServer, wooxy: WooxySandbox) -> None:
     ids = ["5d91537bd132fdf45916520a"] + [f"{n:024x}" for n in range(1, 150)]
     wooxy.reset_stats()
@@ -257,6 +257,27 @@ def test_bulk_route_maps_an_invalid_input_to_400(server: LocalServer) -> None:
     status, body = http("POST", f"{server.url}/wooxy/status/bulk", {"ids": []})
     assert status == 400
     assert body["error"]["code"] == "invalid_request"
+
+
+def test_bulk_job_runs_to_a_results_file_served_by_the_local_s3_endpoint(server: LocalServer, wooxy: WooxySandbox) -> None:
+    ids = ["5d91537bd132fdf45916520a"] + [f"{n:024x}" for n in range(1, 250)]
+    status, job = http("POST", f"{server.url}/wooxy/bulk-jobs", {"ids": ids + ids[:10]})
+    assert status == 202, job
+    assert (job["state"], job["total"], job["results_url"]) == ("running", 250, None)
+
+    def finished() -> Any:
+        status, body = http("GET", f"{server.url}/wooxy/bulk-jobs/{job['job_id']}")
+        assert status == 200, body
+        return body if body["state"] != "running" else None
+
+    done = wait_for(finished, 60, "the bulk job to finish", interval=0.2)
+    assert (done["state"], done["done"]) == ("succeeded", 250)
+    assert done["counts"]["not_found"] == 249
+    assert done["results_url"].startswith("http://127.0.0.1:")  # the local S3 endpoint, never AWS
+    with urllib.request.urlopen(done["results_url"], timeout=10) as response:  # noqa: S310 - 127.0.0.1 only
+        lines = response.read().decode().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ids  # one report per distinct id, request order
+    assert http("GET", f"{server.url}/wooxy/bulk-jobs/{'0' * 32}")[0] == 404
 
 
 # ---- the queue path ------------------------------------------------------------------------------------------------

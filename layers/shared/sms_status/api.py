@@ -24,6 +24,11 @@ ROUTES: dict[Provider, tuple[tuple[str, str], ...]] = {
     Provider.WOOXY: (("GET", "/wooxy/messages/{id}"), ("POST", "/wooxy/status")),
     Provider.WWT: (("GET", "/wwt/messages/{id}"), ("GET", "/wwt/references/{reference}"), ("POST", "/wwt/status")),
 }
+# The bulk function's routes (no provider calls: it stores, starts and waits; docs/bulk.md).
+BULK_ROUTES = (("POST", "/wooxy/status/bulk"), ("POST", "/wooxy/bulk-jobs"), ("GET", "/wooxy/bulk-jobs/{job_id}"))
+# Lambda answers at most 6 MB, and the proxy response escapes the JSON body once more (every quote grows):
+# an inline bulk answer above this size is given as its finished job document, whose results_url holds it all.
+MAX_INLINE_BODY = 4_500_000
 # What a POST /{provider}/status body may carry: {"ids": [...]}, and for WWT {"references": [...]}.
 BATCH_KEYS: dict[Provider, dict[str, Kind]] = {
     Provider.OPENMARKET: {"ids": "id"},
@@ -120,6 +125,56 @@ def create_tracked_app() -> APIGatewayRestResolver:
         if item is None:
             return json_response(404, InvalidRequest("this message is not tracked", {"provider": provider, "kind": kind}).to_body())
         return json_response(200, {"provider": provider, "id": id, "kind": kind, **item.to_public()})
+
+    register_error_handlers(app)
+    return app
+
+
+def create_bulk_app() -> APIGatewayRestResolver:
+    """POST /wooxy/status/bulk (inline, up to 10,000 ids), POST /wooxy/bulk-jobs (up to 100,000), GET a job."""
+    from .bulk import FAILED, MAX_INLINE_IDS, MAX_JOB_IDS, RUNNING, SUCCEEDED, Job, is_job_id, parse_body
+    from .jobs import job_store, wait_for
+
+    app = APIGatewayRestResolver()
+
+    def accepted(job: Job, results_url: str | None = None) -> Response:
+        return Response(
+            status_code=202,
+            content_type=content_types.APPLICATION_JSON,
+            body=json.dumps(job.document(results_url)),
+            headers={"Location": f"/wooxy/bulk-jobs/{job.job_id}"},
+        )
+
+    @app.post("/wooxy/status/bulk")
+    def bulk_inline() -> Response:
+        ids = parse_body(app.current_event.decoded_body, MAX_INLINE_IDS)
+        store = job_store()
+        # Wait here, never in the Wooxy function: a waiter holding one of its 10 slots could starve its own chunks.
+        budget = app.lambda_context.get_remaining_time_in_millis() / 1000 - 2  # time to read and answer
+        job = wait_for(store, store.submit(ids), min(store.config.inline_wait, budget))
+        if job.state == RUNNING:
+            return accepted(job)
+        if job.state == FAILED:
+            raise ServiceError("the bulk lookup failed before it could answer", {"job_id": job.job_id})
+        body = '{"provider": "wooxy", "results": [' + ",".join(store.results_lines(job.job_id)) + "]}"
+        if len(body) > MAX_INLINE_BODY:
+            return accepted(job, store.results_url(job.job_id))
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
+
+    @app.post("/wooxy/bulk-jobs")
+    def bulk_job() -> Response:
+        ids = parse_body(app.current_event.decoded_body, MAX_JOB_IDS)
+        return accepted(job_store().submit(ids))
+
+    @app.get("/wooxy/bulk-jobs/<job_id>")
+    def get_job(job_id: str) -> Response:
+        store = job_store()
+        job = store.get(job_id) if is_job_id(job_id) else None
+        if job is None:
+            return json_response(404, InvalidRequest("no such bulk job (job data expires)", {"job_id": job_id[:64]}).to_body())
+        job = store.refresh(job)
+        # Signed anew on each GET: a caller whose URL has expired asks for the job again.
+        return json_response(200, job.document(store.results_url(job.job_id) if job.state == SUCCEEDED else None))
 
     register_error_handlers(app)
     return app

@@ -1,34 +1,40 @@
-"""The Wooxy function's two actions for the bulk state machine (statemachine/wooxy_bulk.asl.json).
+"""Wooxy bulk lookups: the rules, with no AWS in them (docs/bulk.md has the whole flow).
 
-- `{"bulk_validate": {"ids": [...]}}` -> `{"ids": [distinct ids, request order]}`: the whole input is checked
-  before any provider request, and a bad one raises InvalidRequest (the execution then fails with that error
-  name, which the API mapping turns into a 400). Done here rather than in ASL because JSONPath ASL cannot check
-  each of 10,000 elements without a 10,000-iteration Map, and because the rules are the ones POST /wooxy/status
-  uses (one definition of a valid id).
-- `{"bulk_chunk": [<= 100 ids]}` -> `{"results": [report dicts]}`: one Wooxy request. Provider failures are
-  raised, not turned into error reports here, named by their pinned error code (`named_by_code`), so the
-  state machine's Retry/Catch match provider_unavailable, provider_timeout, ... and its Catch writes the error
-  reports once retries are spent.
+A bulk run is a *job*: its distinct ids are cut into chunks of `CHUNK_SIZE` (Wooxy's per-request limit), each
+chunk is one Wooxy request whose reports are stored apart, and the job ends with one results file in request
+order. This module decides what goes where; `jobs.py` does the storing and `api.py` the HTTP side.
 
 Ids are never logged (only counts): they are the caller's data.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidRequest, ServiceError
 from .lookup import MAX_BATCH, MAX_KEY_LENGTH, distinct
-from .model import Provider
-from .observability import logger
-from .services import look_up
+from .model import Provider, ProviderStatus, Report, Status
 
-MAX_BULK_IDS = 10_000  # pinned: POST /wooxy/status/bulk takes up to 10,000 ids
-BULK_PROVIDERS = frozenset({Provider.WOOXY})  # only Wooxy takes 100 ids per request
+PROVIDER = Provider.WOOXY  # only Wooxy takes 100 ids per request
+CHUNK_SIZE = MAX_BATCH  # Wooxy's documented per-request limit
+MAX_INLINE_IDS = 10_000  # pinned: POST /wooxy/status/bulk
+MAX_JOB_IDS = 100_000  # pinned: POST /wooxy/bulk-jobs
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+# Error names a chunk's Lambda task can fail with (errors.py codes), and whether asking again may help.
+RETRYABLE_CODES = frozenset({"provider_unavailable", "provider_timeout"})
+FINAL_CODES = frozenset({"provider_error", "credentials_error", "invalid_request", "internal_error"})
 
 
-def validate_bulk_input(payload: object) -> list[str]:
-    """The distinct ids of a bulk request `{"ids": [...]}`, in request order; InvalidRequest when malformed."""
+def validate_ids(payload: object, limit: int) -> list[str]:
+    """The distinct ids of a body `{"ids": [...]}`, in request order; InvalidRequest naming the problem."""
     if not isinstance(payload, dict):
         raise InvalidRequest('the body must be a JSON object: {"ids": [...]}')
     unknown = sorted(str(key) for key in payload if key != "ids")
@@ -37,8 +43,8 @@ def validate_bulk_input(payload: object) -> list[str]:
     ids = payload.get("ids")
     if not isinstance(ids, list):
         raise InvalidRequest("ids must be an array of strings")
-    if not 1 <= len(ids) <= MAX_BULK_IDS:
-        raise InvalidRequest(f"ids must hold 1 to {MAX_BULK_IDS} ids, got {len(ids)}", {"max": MAX_BULK_IDS, "count": len(ids)})
+    if not 1 <= len(ids) <= limit:
+        raise InvalidRequest(f"ids must hold 1 to {limit} ids, got {len(ids)}", {"max": limit, "count": len(ids)})
     bad = [index for index, key in enumerate(ids) if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH]
     if bad:
         raise InvalidRequest(
@@ -48,11 +54,88 @@ def validate_bulk_input(payload: object) -> list[str]:
     return distinct(ids)
 
 
-def lookup_chunk(provider: Provider, ids: object) -> dict[str, Any]:
-    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_BATCH:
-        # Only the state machine sends chunks, after validation: this is a wiring bug, not caller input.
-        raise InvalidRequest(f"bulk_chunk must be an array of 1 to {MAX_BATCH} ids")
-    return {"results": [report.to_dict() for report in look_up(provider, ids, via="bulk")]}
+def parse_body(raw: str | None, limit: int) -> list[str]:
+    try:
+        payload = json.loads(raw or "")
+    except ValueError as exc:
+        raise InvalidRequest('the body must be JSON: {"ids": [...]}') from exc
+    return validate_ids(payload, limit)
+
+
+def chunks(ids: Sequence[str]) -> list[list[str]]:
+    """Consecutive slices of at most CHUNK_SIZE ids: chunk i holds ids[i*100:(i+1)*100], so chunk order is request order."""
+    return [list(ids[start : start + CHUNK_SIZE]) for start in range(0, len(ids), CHUNK_SIZE)]
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def is_job_id(value: str) -> bool:
+    return JOB_ID.fullmatch(value) is not None
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One chunk of a job as the state machine hands it to the Wooxy function: `{"job_id", "index", "ids"}`."""
+
+    job_id: str
+    index: int
+    ids: list[str]
+
+    @classmethod
+    def parse(cls, event: object) -> ChunkTask:
+        # Only the state machine sends chunks, after validation: a malformed one is a wiring bug, not caller input.
+        if not isinstance(event, dict):
+            raise InvalidRequest("a bulk chunk must be an object {job_id, index, ids}")
+        job_id, index, ids = event.get("job_id"), event.get("index"), event.get("ids")
+        if not isinstance(job_id, str) or not is_job_id(job_id):
+            raise InvalidRequest("a bulk chunk needs its job_id")
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise InvalidRequest("a bulk chunk needs its index (0, 1, ...)")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= CHUNK_SIZE or not all(isinstance(i, str) for i in ids):
+            raise InvalidRequest(f"a bulk chunk holds 1 to {CHUNK_SIZE} ids")
+        return cls(job_id, index, ids)
+
+
+@dataclass(frozen=True)
+class ChunkFailure:
+    """Why a chunk still failed after the state machine's retries; its ids get error reports saying so."""
+
+    code: str  # a pinned error code: what POST /wooxy/status would have answered with
+    message: str
+    retryable: bool
+
+    @classmethod
+    def from_task_error(cls, error_name: str, cause: str | None) -> ChunkFailure:
+        """The Wooxy function names its errors by their pinned code (`named_by_code`) and its Cause is Lambda's
+        error JSON. Anything else (throttled past the retries, a timeout, a crash) is a failure of Lambda or Step
+        Functions, whose Cause may not be JSON and is never echoed (it can hold a stack trace)."""
+        message = None
+        try:
+            body = json.loads(cause or "")
+            message = body.get("errorMessage") if isinstance(body, dict) else None
+        except ValueError:
+            pass
+        if error_name in RETRYABLE_CODES | FINAL_CODES and isinstance(message, str):
+            return cls(error_name, message, error_name in RETRYABLE_CODES)
+        return cls("internal_error", f"the Wooxy function could not look up this chunk ({error_name})", True)
+
+    def reports(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """One report per id, shaped like `lookup.error_report`: status unknown, not final, the error inside."""
+        error = {"code": self.code, "message": self.message, "details": None}
+        return [
+            Report(
+                provider=PROVIDER,
+                id=key,
+                status=Status.UNKNOWN,
+                final=False,
+                retryable=self.retryable,
+                provider_status=ProviderStatus(self.code, self.message),
+                details={"error": error},
+            ).to_dict()
+            for key in ids
+        ]
 
 
 def named_by_code(error: ServiceError) -> Exception:
@@ -64,15 +147,41 @@ def named_by_code(error: ServiceError) -> Exception:
     return type(error.code, (Exception,), {})(error.message)
 
 
-def handle_chunk(provider: Provider, event: dict[str, Any]) -> dict[str, Any]:
-    """Entry point from `dispatch` for the state machine's events (see the module docstring)."""
-    if provider not in BULK_PROVIDERS:
-        raise InvalidRequest(f"bulk lookups are not offered for {provider}")
-    if "bulk_validate" in event:
-        ids = validate_bulk_input(event["bulk_validate"])  # InvalidRequest: the Fail state the API maps to 400
-        logger.info("bulk request validated", extra={"provider": str(provider), "count": len(ids)})
-        return {"ids": ids}
-    try:
-        return lookup_chunk(provider, event.get("bulk_chunk"))
-    except ServiceError as error:
-        raise named_by_code(error) from error
+def to_lines(reports: Iterable[dict[str, Any]]) -> list[str]:
+    """JSON Lines, one report per line (compact: a 100,000-line file is read by people and programs alike)."""
+    return [json.dumps(report, separators=(",", ":")) for report in reports]
+
+
+def count_statuses(statuses: Iterable[str]) -> dict[str, int]:
+    return dict(Counter(statuses))
+
+
+@dataclass
+class Job:
+    """A job as stored (one item per job) and shown (`document`)."""
+
+    job_id: str
+    total: int
+    chunk_count: int
+    created_at: str
+    state: str = RUNNING
+    done: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    finished_at: str | None = None
+    execution_arn: str | None = None
+
+    def document(self, results_url: str | None = None) -> dict[str, Any]:
+        """The pinned job document. `counts` keeps the order of the normalized statuses, zeros left out."""
+        order = {str(status): rank for rank, status in enumerate(Status)}
+        counts = {status: int(n) for status, n in sorted(self.counts.items(), key=lambda kv: order.get(kv[0], 99)) if n}
+        return {
+            "job_id": self.job_id,
+            "provider": str(PROVIDER),
+            "state": self.state,
+            "total": self.total,
+            "done": self.done,
+            "counts": counts,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "results_url": results_url if self.state == SUCCEEDED else None,
+        }

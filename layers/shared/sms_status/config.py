@@ -124,3 +124,30 @@ class ProviderConfig:
             openmarket_user_agent=user_agent,
             wwt_auth_header=auth_header,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class BulkConfig:
+    bucket: str
+    table: str
+    state_machine_arn: str = ""  # only the bulk function starts jobs
+    retention_days: int = 7  # job data lives this long (the bucket's lifecycle rule and the table's TTL agree)
+    inline_wait: float = 25.0  # POST /wooxy/status/bulk waits this long before answering 202 (API Gateway stops at 29 s)
+    results_url_ttl: int = 3600  # seconds a presigned results_url is valid (at least one hour: pinned)
+    results_endpoint: str | None = None  # local run only: presigned URLs point at the local S3 endpoint
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BulkConfig:
+        env = os.environ if env is None else env
+        missing = [name for name in ("BULK_BUCKET_NAME", "BULK_JOBS_TABLE_NAME") if not env.get(name, "").strip()]
+        if missing:
+            raise ConfigError(f"{', '.join(missing)} not set")
+        return cls(
+            bucket=env["BULK_BUCKET_NAME"].strip(),
+            table=env["BULK_JOBS_TABLE_NAME"].strip(),
+            state_machine_arn=env.get("BULK_STATE_MACHINE_ARN", "").strip(),
+            retention_days=_int(env, "BULK_RETENTION_DAYS", 7, minimum=1),
+            inline_wait=_float(env, "BULK_INLINE_WAIT", 25.0),
+            results_url_ttl=_int(env, "BULK_RESULTS_URL_TTL", 3600, minimum=3600),
+            results_endpoint=env.get("BULK_RESULTS_ENDPOINT_URL") or None,
+        )

@@ -2,7 +2,7 @@
 
 - API Gateway REST proxy events -> the provider's routes (`api.create_app`).
 - SQS batches from the provider's tracking queue -> `tracking.handle_batch` (the queue path).
-- The Wooxy bulk state machine's `{"bulk_validate": {...}}` and `{"bulk_chunk": [ids]}` -> `bulk.handle_chunk`.
+- The Wooxy bulk state machine's chunks `{"bulk_chunk": {job_id, index, ids}}` -> `jobs.run_chunk`.
 All three run in the same function on purpose: Wooxy's stack-wide limit of 10 concurrent requests is
 enforced by that one function's reserved concurrency.
 """
@@ -26,8 +26,12 @@ def dispatch(provider: Provider, app: APIGatewayRestResolver, event: dict[str, A
         from .tracking import handle_batch
 
         return handle_batch(provider, event, context)
-    if "bulk_chunk" in event or "bulk_validate" in event:
-        from .bulk import handle_chunk
+    if "bulk_chunk" in event:
+        from .errors import InvalidRequest
+        from .jobs import run_chunk
+        from .services import look_up
 
-        return handle_chunk(provider, event)
+        if provider is not Provider.WOOXY:  # only Wooxy takes 100 ids a request
+            raise InvalidRequest(f"bulk lookups are not offered for {provider}")
+        return run_chunk(event["bulk_chunk"], lambda ids: look_up(provider, ids, via="bulk"))
     return app.resolve(event, context)

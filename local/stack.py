@@ -1,40 +1,41 @@
 """The AWS side of the local run: moto in-process, built from template.yaml so it matches the deployed stack.
 
-`LocalAws.start()` reads the template, gives every resource a local physical id (names, URLs, ARNs), resolves
-the intrinsic functions the template uses (Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::If) with
-parameters set to local values, and creates in moto: the secrets (seeded with provider credentials), the SQS
-queues with their redrive policies, the DynamoDB tables, the event buses (plus a rule to a capture queue so the
-tour can show change events), the functions (in moto's Lambda so ARNs exist) and the state machines
-(DefinitionUri + DefinitionSubstitutions). The functions themselves run in this process: `LocalFunction`
-loads functions/<name>/app.py under a unique module name and calls its handler with that function's
-environment (see `FunctionEnviron`).
+`LocalAws.start()` reads the template (`local.template`), gives every resource a local physical id (names,
+URLs, ARNs), resolves the intrinsics with parameters set to local values, and creates in moto: the secrets
+(seeded with provider credentials), the SQS queues with their redrive policies, the S3 buckets with their
+lifecycle rules, the DynamoDB tables, the event buses (plus a rule to a capture queue so the tour can show
+change events), the functions (in moto's Lambda so ARNs exist) and the state machines (DefinitionUri +
+DefinitionSubstitutions). The functions themselves run in this process (`local.lambda_runtime`), and
+state machine Lambda tasks reach them through `local.lambda_routing`.
 """
 
 from __future__ import annotations
 
-import contextvars
 import io
 import json
 import os
 import re
-import threading
-import time
-import uuid
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import yaml
+from local.lambda_runtime import LocalFunction
+from local.template import (
+    ACCOUNT,
+    REGION,
+    ROOT,
+    STACK,
+    TEMPLATE,
+    LocalSetupError,
+    Physical,
+    Resolver,
+    arn,
+    load_template_checked,
+    substitute,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "template.yaml"
-OPENAPI = ROOT / "api" / "openapi.yaml"
-REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's default account
-STACK = "sms-status-local"
 CAPTURE_QUEUE = f"{STACK}-change-events"  # EventBridge rule target: what the tour shows as change events
 
 # Never a real account: moto answers every call made with these.
@@ -47,281 +48,6 @@ FAKE_AWS_ENV = {
 }
 
 
-class LocalSetupError(RuntimeError):
-    """The template or the local settings cannot be turned into a local stack; the message says why."""
-
-
-# ---- template reading ----------------------------------------------------------------------------------------
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (!Ref, !Sub, !GetAtt ...) as their long forms."""
-
-
-def _cfn_constructor(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_constructor)
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
-
-
-@dataclass
-class Physical:
-    """What Ref and Fn::GetAtt give for one resource in the local stack."""
-
-    ref: str
-    attrs: dict[str, str] = field(default_factory=dict)
-
-
-def _arn(service: str, resource: str, region: str = REGION) -> str:
-    return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
-
-
-class Resolver:
-    """Resolves the intrinsic functions of template values against local parameters and physical ids."""
-
-    PSEUDO = {
-        "AWS::Region": REGION,
-        "AWS::AccountId": ACCOUNT,
-        "AWS::Partition": "aws",
-        "AWS::StackName": STACK,
-        "AWS::StackId": _arn("cloudformation", f"stack/{STACK}/00000000-0000-0000-0000-000000000000"),
-        "AWS::URLSuffix": "amazonaws.com",
-    }
-    _NO_VALUE = object()
-
-    def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, str], physical: Mapping[str, Physical]) -> None:
-        self.template = template
-        self.parameters = parameters
-        self.physical = physical
-
-    def resolve(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return [item for item in (self.resolve(v) for v in value) if item is not self._NO_VALUE]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1:
-            (key, arg), *_ = value.items()
-            if key == "Ref":
-                return self.ref(arg)
-            if key == "Fn::GetAtt":
-                logical, attr = arg.split(".", 1) if isinstance(arg, str) else arg
-                return self.get_att(logical, self.resolve(attr))
-            if key == "Fn::Sub":
-                return self.sub(arg)
-            if key == "Fn::Join":
-                sep, items = arg
-                return str(self.resolve(sep)).join(str(item) for item in self.resolve(items))
-            if key == "Fn::Select":
-                index, items = arg
-                return self.resolve(items)[int(self.resolve(index))]
-            if key == "Fn::If":
-                condition, when_true, when_false = arg
-                return self.resolve(when_true if self.condition(condition) else when_false)
-            if key == "Fn::ToJsonString":
-                return json.dumps(self.resolve(arg))
-            if key.startswith("Fn::"):
-                raise LocalSetupError(f"the local run does not support {key} (used in template.yaml)")
-        resolved = {k: self.resolve(v) for k, v in value.items()}
-        return {k: v for k, v in resolved.items() if v is not self._NO_VALUE}
-
-    def ref(self, name: str) -> Any:
-        if name == "AWS::NoValue":
-            return self._NO_VALUE
-        if name in self.PSEUDO:
-            return self.PSEUDO[name]
-        if name in self.parameters:
-            return self.parameters[name]
-        if name in self.physical:
-            return self.physical[name].ref
-        raise LocalSetupError(f"template.yaml refers to {name!r}, which is neither a parameter nor a resource")
-
-    def get_att(self, logical: str, attr: str) -> str:
-        resource = self.physical.get(logical)
-        if resource is None:
-            raise LocalSetupError(f"template.yaml uses Fn::GetAtt on unknown resource {logical!r}")
-        if attr not in resource.attrs:
-            # An attribute nothing local reads (e.g. a stream ARN): a stable placeholder keeps the value readable.
-            return f"{resource.ref}#{attr}"
-        return resource.attrs[attr]
-
-    def sub(self, arg: Any) -> str:
-        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
-
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in variables:
-                return str(variables[name])
-            if "." in name and name.split(".", 1)[0] in self.physical:
-                return str(self.get_att(*name.split(".", 1)))
-            return str(self.ref(name))
-
-        return re.sub(r"\$\{([^}]+)\}", replace, text)
-
-    def condition(self, name: str) -> bool:
-        spec = (self.template.get("Conditions") or {}).get(name)
-        if spec is None:
-            raise LocalSetupError(f"template.yaml uses unknown condition {name!r}")
-        return bool(self._evaluate(spec))
-
-    def _evaluate(self, spec: Any) -> Any:
-        if isinstance(spec, dict) and len(spec) == 1:
-            (key, arg), *_ = spec.items()
-            match key:
-                case "Fn::Equals":
-                    left, right = (self._evaluate(item) for item in arg)
-                    return str(left) == str(right)
-                case "Fn::Not":
-                    return not self._evaluate(arg[0])
-                case "Fn::And":
-                    return all(self._evaluate(item) for item in arg)
-                case "Fn::Or":
-                    return any(self._evaluate(item) for item in arg)
-                case "Condition":
-                    return self.condition(arg)
-        return self.resolve(spec)
-
-
-# ---- functions: the real handlers, each with its own environment ------------------------------------------------
-_function_env: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("local_function_env", default=None)
-
-
-class FunctionEnviron(MutableMapping[str, str]):
-    """os.environ as each function sees it. All functions share this process, but their Environment blocks
-    differ (e.g. each has its own POWERTOOLS_SERVICE_NAME or queue URL under the same variable name). While a
-    handler runs, its variables are layered over the process environment for that thread (a ContextVar), so
-    code that reads os.environ / os.getenv sees what it would see in its own Lambda container."""
-
-    def __init__(self, base: MutableMapping[str, str]) -> None:
-        self.base = base
-
-    def __getitem__(self, key: str) -> str:
-        overlay = _function_env.get()
-        if overlay is not None and key in overlay:
-            return overlay[key]
-        return self.base[key]
-
-    def __setitem__(self, key: str, value: str) -> None:
-        self.base[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.base[key]
-
-    def __iter__(self) -> Iterator[str]:
-        overlay = _function_env.get() or {}
-        yield from overlay
-        yield from (key for key in self.base if key not in overlay)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def copy(self) -> dict[str, str]:
-        return dict(self)
-
-
-def install_function_environ() -> None:
-    if not isinstance(os.environ, FunctionEnviron):
-        os.environ = FunctionEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003 - layered on purpose, nothing cleared
-
-
-@dataclass
-class LambdaContext:
-    """The attributes of Lambda's context object that Powertools and the handlers read."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_seconds: float
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    function_version: str = "$LATEST"
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_seconds
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-class FunctionThrottled(RuntimeError):
-    """No free concurrency slot in time (Lambda would answer TooManyRequestsException)."""
-
-
-@dataclass
-class LocalFunction:
-    """One AWS::Serverless::Function of the template, running in this process."""
-
-    logical_id: str
-    name: str
-    arn: str
-    code_dir: Path
-    handler_name: str  # "app.lambda_handler"
-    environment: dict[str, str]
-    timeout: float
-    memory: int
-    reserved_concurrency: int | None = None
-    _module: ModuleType | None = field(default=None, repr=False)
-    _slots: threading.BoundedSemaphore | None = field(default=None, repr=False)
-
-    @property
-    def short_name(self) -> str:
-        """The folder under functions/: openmarket, wooxy, wwt, tracked ..."""
-        return self.code_dir.name
-
-    def load(self) -> None:
-        module_file, attr = self.handler_name.rsplit(".", 1)
-        module_name = f"local_function_{self.logical_id}"  # unique: every function's module is called app.py
-        from local.lambda_routing import load_module
-
-        token = _function_env.set(self.environment)
-        try:
-            module = load_module(self.code_dir / f"{module_file}.py", module_name)  # import-time code sees its own env too
-        except ImportError as exc:
-            raise LocalSetupError(f"cannot load {self.code_dir / module_file}.py for {self.logical_id}") from exc
-        finally:
-            _function_env.reset(token)
-        if not callable(getattr(module, attr, None)):
-            raise LocalSetupError(f"{self.logical_id}: {self.handler_name} is not a function")
-        self._module = module
-        if self.reserved_concurrency is not None:
-            self._slots = threading.BoundedSemaphore(max(1, self.reserved_concurrency))
-
-    def invoke(self, event: Any) -> Any:
-        """Run the handler like Lambda does: its environment, a fresh context, at most `reserved_concurrency` at once.
-        Local simplification: a busy function makes the caller wait (up to its timeout) instead of throttling."""
-        if self._module is None:
-            self.load()
-        handler: Callable[[Any, Any], Any] = getattr(self._module, self.handler_name.rsplit(".", 1)[1])
-        if self._slots is not None and not self._slots.acquire(timeout=self.timeout):
-            raise FunctionThrottled(f"{self.name}: all {self.reserved_concurrency} reserved executions busy")
-        token = _function_env.set(self.environment)
-        try:
-            context = LambdaContext(self.name, self.arn, self.memory, self.timeout)
-            # A JSON round trip, as Lambda gives: the handler cannot share objects with its caller.
-            return json.loads(json.dumps(handler(json.loads(json.dumps(event)), context)))
-        finally:
-            _function_env.reset(token)
-            if self._slots is not None:
-                self._slots.release()
-
-
 @dataclass(frozen=True)
 class EventSourceMapping:
     """Lambda's SQS poller configuration for one queue -> function pair."""
@@ -332,14 +58,6 @@ class EventSourceMapping:
     batch_size: int = 10
     report_batch_item_failures: bool = False
     enabled: bool = True
-
-
-@dataclass(frozen=True)
-class ApiTarget:
-    """What an aws_proxy integration URI or a Step Functions integration points at."""
-
-    kind: str  # "lambda" | "states"
-    logical_id: str
 
 
 # ---- the local stack ------------------------------------------------------------------------------------------------
@@ -370,6 +88,7 @@ class LocalAws:
         self.mappings: list[EventSourceMapping] = []
         self.state_machines: dict[str, str] = {}  # logical id -> ARN
         self.queues: dict[str, str] = {}  # logical id -> URL
+        self.buckets: dict[str, str] = {}  # logical id -> name
         self.tables: dict[str, str] = {}  # logical id -> name
         self.buses: dict[str, str] = {}  # logical id -> name
         self.capture_queue_url: str | None = None
@@ -449,6 +168,9 @@ class LocalAws:
         self._assign_physical_ids()
         resolve = self.resolver().resolve
         self._create_queues(resolve)
+        # AWS::S3::BucketPolicy is not applied: moto does not evaluate bucket policies, so it would change nothing.
+        for logical, resource in self._of_type("AWS::S3::Bucket"):
+            self._create_bucket(logical, resolve(resource.get("Properties") or {}))
         for logical, resource in self._of_type("AWS::DynamoDB::Table"):
             self._create_table(logical, resolve(resource.get("Properties") or {}))
         for logical, resource in self._of_type("AWS::Events::EventBus"):
@@ -470,10 +192,10 @@ class LocalAws:
             value = self.secret_values.get(logical)
             if value is None:
                 self.notes.append(f"secret {name} ({logical}) has no local value: set it with put-secret-value")
-                arn = client.create_secret(Name=name)["ARN"]
+                secret_arn = client.create_secret(Name=name)["ARN"]
             else:
-                arn = client.create_secret(Name=name, SecretString=json.dumps(value))["ARN"]
-            self.physical[logical] = Physical(arn, {"Id": arn, "Name": name})
+                secret_arn = client.create_secret(Name=name, SecretString=json.dumps(value))["ARN"]
+            self.physical[logical] = Physical(secret_arn, {"Id": secret_arn, "Name": name})
 
     def _assign_physical_ids(self) -> None:
         for logical, resource in self.resources.items():
@@ -486,27 +208,37 @@ class LocalAws:
             match kind:
                 case "AWS::SQS::Queue":
                     url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
-                    self.physical[logical] = Physical(url, {"Arn": _arn("sqs", name), "QueueName": name, "QueueUrl": url})
+                    self.physical[logical] = Physical(url, {"Arn": arn("sqs", name), "QueueName": name, "QueueUrl": url})
+                case "AWS::S3::Bucket":
+                    bucket = self._given_name(props, given) or _derived_bucket_name(logical)
+                    self.physical[logical] = Physical(
+                        bucket,
+                        {
+                            "Arn": f"arn:aws:s3:::{bucket}",
+                            "DomainName": f"{bucket}.s3.amazonaws.com",
+                            "RegionalDomainName": f"{bucket}.s3.{REGION}.amazonaws.com",
+                        },
+                    )
                 case "AWS::DynamoDB::Table":
-                    self.physical[logical] = Physical(name, {"Arn": _arn("dynamodb", f"table/{name}")})
+                    self.physical[logical] = Physical(name, {"Arn": arn("dynamodb", f"table/{name}")})
                 case "AWS::Events::EventBus":
-                    self.physical[logical] = Physical(name, {"Arn": _arn("events", f"event-bus/{name}"), "Name": name})
+                    self.physical[logical] = Physical(name, {"Arn": arn("events", f"event-bus/{name}"), "Name": name})
                 case "AWS::Serverless::Function" | "AWS::Lambda::Function":
-                    self.physical[logical] = Physical(name, {"Arn": _arn("lambda", f"function:{name}")})
+                    self.physical[logical] = Physical(name, {"Arn": arn("lambda", f"function:{name}")})
                 case "AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine":
-                    arn = _arn("states", f"stateMachine:{name}")
-                    self.physical[logical] = Physical(arn, {"Arn": arn, "Name": name})
+                    machine_arn = arn("states", f"stateMachine:{name}")
+                    self.physical[logical] = Physical(machine_arn, {"Arn": machine_arn, "Name": name})
                 case "AWS::IAM::Role":
                     self.physical[logical] = Physical(name, {"Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}", "RoleId": name})
                 case "AWS::Logs::LogGroup":
-                    self.physical[logical] = Physical(name, {"Arn": _arn("logs", f"log-group:{name}:*")})
+                    self.physical[logical] = Physical(name, {"Arn": arn("logs", f"log-group:{name}:*")})
                 case "AWS::SNS::Topic":
-                    arn = _arn("sns", name)
-                    self.physical[logical] = Physical(arn, {"TopicArn": arn, "TopicName": name})
+                    topic_arn = arn("sns", name)
+                    self.physical[logical] = Physical(topic_arn, {"TopicArn": topic_arn, "TopicName": name})
                 case "AWS::Serverless::Api":
                     self.physical[logical] = Physical("local", {"RootResourceId": "root"})
                 case _:
-                    self.physical[logical] = Physical(name, {"Arn": _arn("local", name)})
+                    self.physical[logical] = Physical(name, {"Arn": arn("local", name)})
         # SAM's implicit resources that templates may refer to.
         for logical, _ in self._of_type("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
             role = f"{logical}Role"
@@ -514,7 +246,7 @@ class LocalAws:
 
     @staticmethod
     def _given_name(props: Mapping[str, Any], resolve: Callable[[Any], Any]) -> str | None:
-        for key in ("QueueName", "TableName", "Name", "FunctionName", "RoleName", "LogGroupName", "TopicName"):
+        for key in ("QueueName", "TableName", "Name", "FunctionName", "RoleName", "LogGroupName", "TopicName", "BucketName"):
             if key in props:
                 try:
                     value = resolve(props[key])
@@ -557,6 +289,21 @@ class LocalAws:
         self.physical[logical].attrs["QueueUrl"] = url
         self.queues[logical] = url
 
+    def _create_bucket(self, logical: str, props: Mapping[str, Any]) -> None:
+        client = self.client("s3")
+        name = self.physical[logical].ref
+        if not _BUCKET_NAME.fullmatch(name):
+            raise LocalSetupError(f"{logical}: {name!r} is not a valid S3 bucket name (lowercase letters, digits, '.', '-'; 3-63)")
+        location = {} if REGION == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": REGION}}
+        client.create_bucket(Bucket=name, **location)
+        rules = (props.get("LifecycleConfiguration") or {}).get("Rules")
+        if rules:
+            client.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in rules]})
+        block = props.get("PublicAccessBlockConfiguration")
+        if block:
+            client.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={key: _flag(value) for key, value in block.items()})
+        self.buckets[logical] = name
+
     def _create_table(self, logical: str, props: Mapping[str, Any]) -> None:
         client = self.client("dynamodb")
         name = self.physical[logical].ref
@@ -591,7 +338,7 @@ class LocalAws:
         for bus in self.buses.values() or ["default"]:
             rule = f"{STACK}-capture"
             events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
-            events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "capture", "Arn": _arn("sqs", CAPTURE_QUEUE)}])
+            events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "capture", "Arn": arn("sqs", CAPTURE_QUEUE)}])
 
     def _create_functions(self, resolve: Callable[[Any], Any]) -> None:
         globals_ = resolve(((self.template.get("Globals") or {}).get("Function")) or {})
@@ -672,17 +419,18 @@ class LocalAws:
             else:
                 self.notes.append(f"{logical}: no local DefinitionUri/Definition; not served")
                 continue
-            substitutions = resolve(props.get("DefinitionSubstitutions") or {})
-            for key, value in substitutions.items():
-                definition_text = definition_text.replace("${" + key + "}", str(value))
+            try:
+                definition_text = substitute(definition_text, resolve(props.get("DefinitionSubstitutions") or {}))
+            except LocalSetupError as exc:
+                raise LocalSetupError(f"{logical}: {exc}") from None
             name = self.physical[logical].attrs["Name"]
             role = f"arn:aws:iam::{ACCOUNT}:role/{STACK}-{logical}Role"
-            arn = sfn.create_state_machine(name=name, definition=definition_text, roleArn=role, type=props.get("Type", "STANDARD"))[
+            machine_arn = sfn.create_state_machine(name=name, definition=definition_text, roleArn=role, type=props.get("Type", "STANDARD"))[
                 "stateMachineArn"
             ]
-            self.physical[logical].ref = arn
-            self.physical[logical].attrs["Arn"] = arn
-            self.state_machines[logical] = arn
+            self.physical[logical].ref = machine_arn
+            self.physical[logical].attrs["Arn"] = machine_arn
+            self.state_machines[logical] = machine_arn
         if self.state_machines:
             self._route_lambda_to_functions()
 
@@ -692,7 +440,7 @@ class LocalAws:
 
         routes: dict[str, Callable[..., Any]] = {}
         for function in self.functions.values():
-            routes[function.name] = routes[function.arn] = _as_handler(function)
+            routes[function.name] = routes[function.arn] = function.handle
         self._routing = route_lambda_invocations(routes)
         self._routing.__enter__()
 
@@ -731,29 +479,88 @@ class LocalAws:
         """The tracking queue whose consumer is functions/<short_name>/ (e.g. "wooxy")."""
         return next((m for m in self.mappings if m.function.short_name == short_name), None)
 
-    def api_target(self, integration: Mapping[str, Any]) -> ApiTarget | None:
-        """Which local function or state machine an x-amazon-apigateway-integration points at."""
-        text = json.dumps(integration)
+    def api_target(self, integration: Mapping[str, Any]) -> str | None:
+        """The logical id of the local function an aws_proxy x-amazon-apigateway-integration points at."""
         if integration.get("type") == "aws_proxy":
-            match = re.search(r"\$\{(\w+)\.Arn\}", text)
+            match = re.search(r"\$\{(\w+)\.Arn\}", json.dumps(integration))
             if match and match.group(1) in self.functions:
-                return ApiTarget("lambda", match.group(1))
-        elif integration.get("type") == "aws":
-            for logical in self.state_machines:
-                if re.search(r"\$\{" + re.escape(logical) + r"(\.Arn)?\}", text) or f'"Ref": "{logical}"' in text:
-                    return ApiTarget("states", logical)
+                return match.group(1)
         return None
 
 
-def _as_handler(function: LocalFunction) -> Callable[[Any, Any], Any]:
-    """(event, context) as lambda_routing calls it; the function makes its own context."""
-    return lambda event, _context: function.invoke(event)
+# ---- S3: CloudFormation's bucket properties in the shape of the S3 API ---------------------------------------------
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
-def load_template_checked(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise LocalSetupError(f"{path} is missing")
-    template = load_yaml(path)
-    if not isinstance(template, dict) or "Resources" not in template:
-        raise LocalSetupError(f"{path} has no Resources")
-    return template
+def _derived_bucket_name(logical: str) -> str:
+    """What stands in for CloudFormation's generated name: S3 wants lowercase letters, digits and '-', 3-63."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"{STACK}-{logical}".lower())[:63].strip("-")
+
+
+def _flag(value: Any) -> bool:
+    """A template boolean, which may arrive as "true"/"false" text (e.g. from a parameter)."""
+    return value if isinstance(value, bool) else str(value).lower() == "true"
+
+
+def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """One AWS::S3::Bucket lifecycle Rule as PutBucketLifecycleConfiguration takes it (different names and nesting)."""
+    out: dict[str, Any] = {"Status": rule["Status"], "Filter": _lifecycle_filter(rule)}
+    if "Id" in rule:
+        out["ID"] = rule["Id"]
+    expiration: dict[str, Any] = {}
+    if "ExpirationInDays" in rule:
+        expiration["Days"] = int(rule["ExpirationInDays"])
+    if "ExpirationDate" in rule:
+        expiration["Date"] = rule["ExpirationDate"]
+    if "ExpiredObjectDeleteMarker" in rule:
+        expiration["ExpiredObjectDeleteMarker"] = _flag(rule["ExpiredObjectDeleteMarker"])
+    if expiration:
+        out["Expiration"] = expiration
+    transitions = [*(rule.get("Transitions") or []), *([rule["Transition"]] if "Transition" in rule else [])]
+    if transitions:
+        out["Transitions"] = [
+            {
+                "StorageClass": t["StorageClass"],
+                **({"Days": int(t["TransitionInDays"])} if "TransitionInDays" in t else {"Date": t["TransitionDate"]}),
+            }
+            for t in transitions
+        ]
+    noncurrent = dict(rule.get("NoncurrentVersionExpiration") or {})
+    if "NoncurrentVersionExpirationInDays" in rule:
+        noncurrent.setdefault("NoncurrentDays", rule["NoncurrentVersionExpirationInDays"])
+    if noncurrent:
+        out["NoncurrentVersionExpiration"] = {key: int(value) for key, value in noncurrent.items()}
+    noncurrent_transitions = [
+        *(rule.get("NoncurrentVersionTransitions") or []),
+        *([rule["NoncurrentVersionTransition"]] if "NoncurrentVersionTransition" in rule else []),
+    ]
+    if noncurrent_transitions:
+        out["NoncurrentVersionTransitions"] = [
+            {
+                "StorageClass": t["StorageClass"],
+                "NoncurrentDays": int(t["TransitionInDays"]),
+                **({"NewerNoncurrentVersions": int(t["NewerNoncurrentVersions"])} if "NewerNoncurrentVersions" in t else {}),
+            }
+            for t in noncurrent_transitions
+        ]
+    if "AbortIncompleteMultipartUpload" in rule:
+        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
+    return out
+
+
+def _lifecycle_filter(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """CloudFormation puts Prefix, TagFilters and the size bounds on the rule; S3 wants one Filter ("And" for several)."""
+    tags = [{"Key": tag["Key"], "Value": tag["Value"]} for tag in rule.get("TagFilters") or []]
+    parts: dict[str, Any] = {}
+    if "Prefix" in rule:
+        parts["Prefix"] = rule["Prefix"]
+    for key in ("ObjectSizeGreaterThan", "ObjectSizeLessThan"):
+        if key in rule:
+            parts[key] = int(rule[key])
+    if len(tags) > 1 or (tags and parts):
+        return {"And": {**parts, "Tags": tags}}
+    if tags:
+        return {"Tag": tags[0]}
+    if len(parts) > 1:
+        return {"And": parts}
+    return parts or {"Prefix": ""}

@@ -1,0 +1,17 @@
+"""The bulk function: the Wooxy bulk routes and the bulk state machine's own steps. It never calls Wooxy (every
+Wooxy request runs in the Wooxy function), so it can wait for a job without holding one of Wooxy's slots."""
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from sms_status.api import create_bulk_app
+from sms_status.jobs import run_step
+from sms_status.observability import logger
+
+app = create_bulk_app()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event, context):
+    if "httpMethod" in event:
+        return app.resolve(event, context)
+    return run_step(event)

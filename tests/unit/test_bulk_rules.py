@@ -1,0 +1,173 @@
+"""The bulk rules (sms_status.bulk): input validation, chunking, failed-chunk reports and the job document."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sms_status.bulk import (
+    CHUNK_SIZE,
+    MAX_INLINE_IDS,
+    MAX_JOB_IDS,
+    ChunkFailure,
+    ChunkTask,
+    Job,
+    chunks,
+    is_job_id,
+    new_job_id,
+    parse_body,
+    validate_ids,
+)
+from sms_status.errors import InvalidRequest
+
+
+def test_limits_are_the_pinned_ones():
+    # From the contract: 100 ids a Wooxy request, 10,000 inline, 100,000 as a job.
+    assert (CHUNK_SIZE, MAX_INLINE_IDS, MAX_JOB_IDS) == (100, 10_000, 100_000)
+
+
+def test_validation_keeps_first_occurrences_in_request_order():
+    assert validate_ids({"ids": ["b", "a", "b", "c", "a"]}, 10) == ["b", "a", "c"]
+
+
+def test_the_limit_counts_ids_as_sent_not_as_distinct():
+    assert len(validate_ids({"ids": ["a"] * 10}, 10)) == 1
+    with pytest.raises(InvalidRequest) as raised:
+        validate_ids({"ids": ["a"] * 11}, 10)
+    assert raised.value.details == {"max": 10, "count": 11}
+    assert raised.value.message == "ids must hold 1 to 10 ids, got 11"
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (None, 'the body must be a JSON object: {"ids": [...]}'),
+        ([], 'the body must be a JSON object: {"ids": [...]}'),
+        ({"ids": "a"}, "ids must be an array of strings"),
+        ({}, "ids must be an array of strings"),
+        ({"ids": []}, "ids must hold 1 to 10 ids, got 0"),
+        ({"ids": ["a"], "x": 1}, 'unknown field(s): x; expected {"ids": [...]}'),
+        ({"ids": ["a", "", " ", 7, None, "x" * 129, "x" * 128]}, "(bad positions: [1, 2, 3, 4, 5])"),
+    ],
+)
+def test_validation_rejects_with_a_message_naming_the_problem(payload: Any, message: str):
+    with pytest.raises(InvalidRequest) as raised:
+        validate_ids(payload, 10)
+    assert raised.value.message.endswith(message)
+    assert raised.value.http_status == 400
+
+
+def test_body_that_is_not_json_is_a_400():
+    with pytest.raises(InvalidRequest, match="must be JSON"):
+        parse_body("{ids: [", 10)
+    assert parse_body('{"ids": ["x"]}', 10) == ["x"]
+
+
+@pytest.mark.parametrize(("count", "sizes"), [(1, [1]), (100, [100]), (101, [100, 1]), (250, [100, 100, 50])])
+def test_chunks_are_consecutive_100_id_slices(count: int, sizes: list[int]):
+    ids = [f"id{n}" for n in range(count)]
+    parts = chunks(ids)
+    assert [len(part) for part in parts] == sizes
+    assert [key for part in parts for key in part] == ids  # chunk order is request order
+
+
+def test_job_ids_are_32_hex_and_checked():
+    job_id = new_job_id()
+    assert is_job_id(job_id)
+    assert job_id != new_job_id()
+    for bad in ("", "x" * 32, job_id.upper(), job_id + "0", "../" + job_id[3:]):
+        assert not is_job_id(bad)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        {"index": 0, "ids": ["a"]},
+        {"job_id": "0" * 32, "index": -1, "ids": ["a"]},
+        {"job_id": "0" * 32, "index": True, "ids": ["a"]},
+        {"job_id": "0" * 32, "index": 0, "ids": []},
+        {"job_id": "0" * 32, "index": 0, "ids": ["a"] * 101},
+        {"job_id": "0" * 32, "index": 0, "ids": [1]},
+    ],
+)
+def test_a_malformed_chunk_task_is_refused(event: Any):
+    with pytest.raises(InvalidRequest):
+        ChunkTask.parse(event)
+
+
+def test_a_chunk_task_is_parsed():
+    assert ChunkTask.parse({"job_id": "a" * 32, "index": 3, "ids": ["x", "y"]}) == ChunkTask("a" * 32, 3, ["x", "y"])
+
+
+# ---- failed chunks -----------------------------------------------------------------------------------
+def lambda_cause(message: str) -> str:
+    return json.dumps({"errorType": "provider_unavailable", "errorMessage": message, "stackTrace": ["  File x"]})
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "retryable"),
+    [
+        ("provider_unavailable", "provider_unavailable", True),
+        ("provider_timeout", "provider_timeout", True),
+        ("provider_error", "provider_error", False),
+        ("credentials_error", "credentials_error", False),
+        ("internal_error", "internal_error", False),
+    ],
+)
+def test_the_wooxy_functions_own_errors_keep_their_code_and_message(error: str, code: str, retryable: bool):
+    failure = ChunkFailure.from_task_error(error, lambda_cause("Wooxy answered HTTP 503"))
+    assert failure == ChunkFailure(code, "Wooxy answered HTTP 503", retryable)
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        ("Lambda.TooManyRequestsException", "Rate Exceeded."),
+        ("States.Timeout", None),
+        ("provider_error", "not json"),  # our name, but not our Cause: never trusted or echoed
+        ("Sandbox.Timedout", json.dumps({"errorMessage": "Task timed out after 25.00 seconds"})),
+    ],
+)
+def test_platform_failures_are_retryable_internal_errors_that_echo_no_cause(error: str, cause: str | None):
+    failure = ChunkFailure.from_task_error(error, cause)
+    assert failure == ChunkFailure("internal_error", f"the Wooxy function could not look up this chunk ({error})", True)
+
+
+def test_failed_chunk_reports_one_unknown_not_final_report_per_id():
+    reports = ChunkFailure("provider_unavailable", "Wooxy answered HTTP 503", True).reports(["a", "b"])
+    assert [report["id"] for report in reports] == ["a", "b"]
+    first = reports[0]
+    assert (first["provider"], first["status"], first["final"], first["retryable"]) == ("wooxy", "unknown", False, True)
+    assert first["provider_status"] == {"code": "provider_unavailable", "description": "Wooxy answered HTTP 503"}
+    assert first["details"] == {"error": {"code": "provider_unavailable", "message": "Wooxy answered HTTP 503", "details": None}}
+    assert first["checked_at"].endswith("Z")
+    assert first["submitted_at"] is first["recipient"] is first["price"] is None
+
+
+# ---- the job document --------------------------------------------------------------------------------
+def test_job_document_is_the_pinned_shape():
+    job = Job(job_id="f" * 32, total=250, chunk_count=3, created_at="2026-11-29T10:00:00.000Z", done=100)
+    job.counts = {"pending": 0, "unknown": 1, "delivered": 99}
+    document = job.document("https://example.invalid/never-shown-while-running")
+    assert document == {
+        "job_id": "f" * 32,
+        "provider": "wooxy",
+        "state": "running",
+        "total": 250,
+        "done": 100,
+        "counts": {"delivered": 99, "unknown": 1},
+        "created_at": "2026-11-29T10:00:00.000Z",
+        "finished_at": None,
+        "results_url": None,
+    }
+    assert list(document["counts"]) == ["delivered", "unknown"]  # the order of the normalized statuses
+
+
+def test_results_url_only_once_succeeded():
+    job = Job(job_id="f" * 32, total=1, chunk_count=1, created_at="t", state="succeeded", done=1, finished_at="u")
+    assert job.document("https://s3/results")["results_url"] == "https://s3/results"
+    job.state = "failed"
+    assert job.document("https://s3/results")["results_url"] is None
