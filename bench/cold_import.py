@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 15
-FUNCTIONS = ("openmarket", "wooxy", "wwt")
+FUNCTIONS = ("openmarket", "wooxy", "wwt", "tracked", "bulk")
 PROBE = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from unittest import mock
 
 from moto.awslambda.models import LambdaBackend
+from moto.core.base_backend import BackendDict
 from moto.core.models import botocore_stubber
 from moto.settings import moto_server_port
 from moto.stepfunctions.parser.asl.utils import boto_client
@@ -97,9 +98,27 @@ def _shared_boto_clients() -> Iterator[None]:
 
 
 @contextmanager
+def _direct_backend_lookup() -> Iterator[None]:
+    """While active, an existing account's backend is read directly. moto looks its backend up on every request
+    through BackendDict.__getitem__, which takes a process-wide lock and scans the list of every service's
+    BackendDict each time: with ten Lambda tasks, the interpreter and the handlers' own calls all in one process,
+    that lock was a measurable share of a bulk job. A first lookup still goes through moto (it creates the backend)."""
+    original = BackendDict.__getitem__
+
+    def getitem(self: BackendDict, account_id: str) -> Any:
+        try:
+            return dict.__getitem__(self, account_id)
+        except KeyError:
+            return original(self, account_id)
+
+    with mock.patch.object(BackendDict, "__getitem__", getitem):
+        yield
+
+
+@contextmanager
 def route_lambda_invocations(routes: Mapping[str, Handler]) -> Iterator[None]:
     """While active, invoking a function whose name or ARN is a key of `routes` calls that handler (and the
-    Step Functions interpreter shares its boto3 clients, see `_memoized`)."""
+    Step Functions interpreter shares its boto3 clients, see `_memoized`, and backends are read directly)."""
     original = LambdaBackend.invoke
 
     def invoke(self: LambdaBackend, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any):
@@ -116,7 +135,7 @@ def route_lambda_invocations(routes: Mapping[str, Handler]) -> Iterator[None]:
         response_headers["Content-Length"] = str(len(payload))
         return payload
 
-    with mock.patch.object(LambdaBackend, "invoke", invoke), _shared_boto_clients():
+    with mock.patch.object(LambdaBackend, "invoke", invoke), _shared_boto_clients(), _direct_backend_lookup():
         yield
 
 

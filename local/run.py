@@ -249,6 +249,10 @@ def banner(settings: Settings, api: Any, aws: Any) -> str:
     if any(route.resource == "/wooxy/status/bulk" for route in api.routes):
         ids = json.dumps({"ids": demo["wooxy"].demo_ids or ["<id>"]})
         lines.append(f"  curl -s -X POST {base}/wooxy/status/bulk -H 'Content-Type: application/json' -d '{ids}'")
+    if any(route.resource == "/wooxy/bulk-jobs" for route in api.routes):
+        ids = json.dumps({"ids": demo["wooxy"].demo_ids or ["<id>"]})
+        lines.append(f"  curl -s -i -X POST {base}/wooxy/bulk-jobs -H 'Content-Type: application/json' -d '{ids}'    # 202 + Location")
+        lines.append(f"  curl -s {base}/wooxy/bulk-jobs/<job_id>    # state, counts, results_url (JSON Lines) once succeeded")
     if aws.mappings:
         lines += ["", "Track a message through the queue (enqueue, then watch GET /tracked/... change)"]
         om = demo["openmarket"]

@@ -105,7 +105,13 @@ class JobStore:
             raise
 
     def get(self, job_id: str) -> Job | None:
-        item = self.table.get_item(Key={"job_id": job_id}, ConsistentRead=True).get("Item")
+        item = self.table.get_item(
+            Key={"job_id": job_id},
+            ConsistentRead=True,
+            # Not chunks_done: up to 1,000 numbers that only the counting update needs, read on every poll.
+            ProjectionExpression="job_id, #state, #total, chunk_count, done, counts, created_at, finished_at, execution_arn",
+            ExpressionAttributeNames={"#state": "state", "#total": "total"},
+        ).get("Item")
         if item is None:
             return None
         return Job(

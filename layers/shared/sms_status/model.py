@@ -5,6 +5,7 @@ The shape is pinned in DESIGN.md ("Normalized status"); clients depend on every 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -70,12 +71,18 @@ def parse_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+PROVIDER_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", re.ASCII)
+
+
 def parse_provider_time(value: object) -> datetime | None:
     """`YYYY-MM-DD HH:MM:SS` as Wooxy and WWT send it (no zone: taken as UTC). Junk becomes None."""
     if not isinstance(value, str) or not value.strip():
         return None
+    text = value.strip()
     try:
-        parsed = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
+        # The documented shape goes through fromisoformat (C, ~30x faster than strptime: a bulk chunk parses 100);
+        # anything else keeps strptime's reading (e.g. one-digit months).
+        parsed = datetime.fromisoformat(text) if PROVIDER_TIME.fullmatch(text) else datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
     except ValueError:
         return None
     return parsed.replace(tzinfo=UTC)
