@@ -6,7 +6,7 @@
 Local mode does not check SigV4: every request is accepted unsigned.
 
 Local-only controls live under /_local/ (not part of the API): enqueue a tracking message, read the
-captured change events, queue depths, health.
+captured change events, queue depths, delivery analytics, health.
 """
 
 from __future__ import annotations
@@ -210,6 +210,8 @@ class ApiServer:
                 return Answer.json(200, {"events": list(self.change_events)})
             case "GET", ["queues"]:
                 return Answer.json(200, {"queues": self.queue_depths()})
+            case "GET", ["analytics"]:
+                return Answer.json(200, self.analytics())
             case "POST", ["enqueue", provider]:
                 return self.enqueue(provider, body)
         return Answer.json(404, error_body("invalid_request", f"no local control {method} {path}"))
@@ -224,6 +226,15 @@ class ApiServer:
             return Answer.json(400, error_body("invalid_request", 'the body must be the queue message JSON, e.g. {"ids": ["..."]}'))
         sent = self.aws.client("sqs").send_message(QueueUrl=mapping.queue_url, MessageBody=json.dumps(message))
         return Answer.json(202, {"queue_url": mapping.queue_url, "message_id": sent["MessageId"]})
+
+    def analytics(self) -> dict[str, Any]:
+        from local.analytics import delivery_analytics
+        from sms_status.store import StatusStore
+
+        table = self.aws.tables.get("StatusTable")
+        if table is None:
+            return {"providers": {}, "note": "the template has no StatusTable"}
+        return delivery_analytics(StatusStore(self.aws.resource("dynamodb"), table).scan())
 
     def queue_depths(self) -> list[dict[str, Any]]:
         sqs = self.aws.client("sqs")

@@ -116,9 +116,28 @@ def _direct_backend_lookup() -> Iterator[None]:
 
 
 @contextmanager
+def _atomic_dynamodb() -> Iterator[None]:
+    """While active, moto answers one DynamoDB request at a time. DynamoDB applies each request atomically; moto
+    changes an item's attributes in place, so a read running beside an update can fail ("dictionary keys changed
+    during iteration"), which a bulk job's status polls beside its chunks' counter updates did."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    lock = threading.RLock()
+
+    def call_action(self: DynamoHandler) -> Any:
+        with lock:
+            return original(self)
+
+    with mock.patch.object(DynamoHandler, "call_action", call_action):
+        yield
+
+
+@contextmanager
 def route_lambda_invocations(routes: Mapping[str, Handler]) -> Iterator[None]:
     """While active, invoking a function whose name or ARN is a key of `routes` calls that handler (and the
-    Step Functions interpreter shares its boto3 clients, see `_memoized`, and backends are read directly)."""
+    Step Functions interpreter shares its boto3 clients, see `_memoized`, backends are read directly, and DynamoDB
+    requests are atomic as on AWS)."""
     original = LambdaBackend.invoke
 
     def invoke(self: LambdaBackend, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any):
@@ -135,7 +154,7 @@ def route_lambda_invocations(routes: Mapping[str, Handler]) -> Iterator[None]:
         response_headers["Content-Length"] = str(len(payload))
         return payload
 
-    with mock.patch.object(LambdaBackend, "invoke", invoke), _shared_boto_clients(), _direct_backend_lookup():
+    with mock.patch.object(LambdaBackend, "invoke", invoke), _shared_boto_clients(), _direct_backend_lookup(), _atomic_dynamodb():
         yield
 
 

@@ -148,6 +148,11 @@ class LocalAws:
 
         return boto3.client(service, region_name=REGION)
 
+    def resource(self, service: str) -> Any:
+        import boto3
+
+        return boto3.resource(service, region_name=REGION)
+
     # -- building --
     @property
     def resources(self) -> dict[str, dict[str, Any]]:

@@ -306,7 +306,7 @@ def test_a_message_the_provider_does_not_know_yet_is_checked_again_until_it_appe
     assert statuses(stack.events()) == [(None, "not_found"), ("not_found", "pending")]
 
 
-def test_a_message_progresses_pending_sent_delivered_across_delayed_rechecks(aws, sqs_clock, openmarket_sandbox):
+def test_a_message_progresses_pending_sent_delivered_across_delayed_rechecks(aws, sqs_clock, openmarket_sandbox, capsys):
     stack = aws("openmarket")
     openmarket_sandbox.add_message("12004-0328K-1232U-18C21", steps=[(0, 2), (40, 3), (100, 4)])
     stack.enqueue({"ids": ["12004-0328K-1232U-18C21"], "context": {"order": 42}})
@@ -339,6 +339,13 @@ def test_a_message_progresses_pending_sent_delivered_across_delayed_rechecks(aws
     sqs_clock.advance(3600)
     assert stack.counts() == {"visible": 0, "delayed": 0, "in_flight": 0}
     assert [h["status"] for h in stack.item("id", "12004-0328K-1232U-18C21")["history"]] == ["pending", "sent", "delivered"]
+    # The delivery analytics: one final outcome and its time to final (its value is unit-tested: the queue's clock here
+    # is simulated, the tracker's is not)
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    outcomes = [m for m in metrics if "FinalOutcomes" in m]
+    assert [(m["provider"], m["status"], m["FinalOutcomes"]) for m in outcomes] == [("openmarket", "delivered", [1.0])]
+    assert [m["provider"] for m in metrics if "TimeToFinal" in m] == ["openmarket"]
+    assert sum(m["LookupIds"][0] for m in metrics if "LookupIds" in m) == 3  # the queue path counts its lookups too
 
 
 # ---- out-of-order answers -------------------------------------------------------------------------------

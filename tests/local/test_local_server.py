@@ -319,6 +319,14 @@ def test_enqueued_message_is_tracked_until_final(server: LocalServer) -> None:
     assert [event["detail"]["report"]["status"] for event in events] == ["pending", "delivered"]
     assert events[-1]["detail"]["context"] == {"campaign": "local-test"}
 
+    # And the local delivery analytics count it, as the deployed dashboard would
+    status, analytics = http("GET", f"{server.url}/_local/analytics")
+    assert status == 200
+    openmarket = analytics["providers"]["openmarket"]
+    assert openmarket["final"]["delivered"] >= 1
+    assert openmarket["delivery_rate"] is not None
+    assert openmarket["time_to_final_seconds"]["p50"] >= 0
+
 
 def _events_for(server: LocalServer, ticket: str) -> list[dict[str, Any]]:
     events = http("GET", f"{server.url}/_local/events")[1]["events"]

@@ -19,10 +19,10 @@ from contextlib import suppress
 from functools import cache
 from typing import Any
 
-from .bulk import FAILED, RUNNING, SUCCEEDED, ChunkFailure, ChunkTask, Job, chunks, count_statuses, new_job_id, to_lines
+from .bulk import FAILED, PROVIDER, RUNNING, SUCCEEDED, ChunkFailure, ChunkTask, Job, chunks, count_statuses, new_job_id, to_lines
 from .config import BulkConfig
-from .model import iso, utcnow
-from .observability import logger
+from .model import iso, parse_iso, utcnow
+from .observability import emit, logger
 
 READ_THREADS = 16  # chunk files fetched at once when a job is finished (1,000 small GETs for 100,000 ids)
 
@@ -254,6 +254,17 @@ def _store_for(config: BulkConfig) -> JobStore:
     return JobStore.from_config(config)
 
 
+def count_job(job: Job) -> None:
+    """The metrics of a finished job: its ids, how long it took, its reports per status."""
+    provider = str(PROVIDER)
+    emit("BulkJobIds", job.total, provider=provider)
+    started, finished = parse_iso(job.created_at), parse_iso(job.finished_at)
+    if started and finished:
+        emit("BulkJobDuration", (finished - started).total_seconds(), provider=provider)
+    for status, count in job.counts.items():
+        emit("BulkJobReports", count, provider=provider, status=status)
+
+
 # ---- the state machine's tasks ---------------------------------------------------------------------------------
 def run_chunk(event: object, look_up: Callable[[list[str]], list[Any]]) -> dict[str, int]:
     """The Wooxy function's task `{"bulk_chunk": {job_id, index, ids}}`: one Wooxy request, its reports stored.
@@ -290,6 +301,7 @@ def run_step(event: Mapping[str, Any]) -> dict[str, Any]:
     if "bulk_finish" in event:
         job = store.finish(str(event["bulk_finish"]["job_id"]))
         logger.info("bulk job finished", extra={"job_id": job.job_id, "total": job.total, "counts": job.counts})
+        count_job(job)
         return {"job_id": job.job_id, "total": job.total}
     if "bulk_job_failed" in event:
         job_id = str(event["bulk_job_failed"]["job_id"])

@@ -6,14 +6,16 @@ provider's code (and only OpenMarket's pulls in the XML parser).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
 from .config import ConfigError, ProviderConfig
 from .credentials import SecretSource
-from .errors import ServiceError
+from .errors import InvalidRequest, ServiceError
 from .http import HttpClient
-from .lookup import Kind, StatusService
+from .lookup import Kind, StatusService, distinct
 from .model import Provider, Report
 from .observability import count_lookups, logger
 
@@ -85,10 +87,30 @@ def build_service(config: ProviderConfig) -> StatusService:
 
 
 def look_up(provider: Provider, keys: list[str], kind: Kind = "id", via: str = "api") -> list[Report]:
-    """A lookup as the API and the bulk chunks make it: the reports, one Lookups metric per status, one log line."""
-    reports = service_for(provider).lookup(keys, kind)
-    count_lookups(str(provider), (str(report.status) for report in reports))
-    logger.info("lookup answered", extra={"provider": str(provider), "kind": kind, "count": len(reports), "via": via})
+    """A lookup as the API and the bulk chunks make it (see `measured_lookup`)."""
+    return measured_lookup(service_for(provider), keys, kind, via)
+
+
+def measured_lookup(service: StatusService, keys: Sequence[str], kind: Kind = "id", via: str = "api") -> list[Report]:
+    """The one way every path (API, bulk, queue) looks ids up: the reports, the lookup metrics, one log line.
+
+    An id whose lookup failed is an error report (`lookup.error_report`); a lookup that failed as a whole raises,
+    and all its ids count as errors. Bad input (InvalidRequest) is the caller's, not the provider's: no metric.
+    """
+    provider = str(service.provider)
+    started = time.monotonic()
+    try:
+        reports = service.lookup(keys, kind)
+    except InvalidRequest:
+        raise
+    except ServiceError:
+        asked = len(distinct(keys))
+        count_lookups(provider, (), asked=asked, errors=asked, latency_ms=(time.monotonic() - started) * 1000)
+        raise
+    errors = sum(1 for report in reports if report.details and "error" in report.details)
+    answered = (str(report.status) for report in reports if not (report.details and "error" in report.details))
+    count_lookups(provider, answered, asked=len(reports), errors=errors, latency_ms=(time.monotonic() - started) * 1000)
+    logger.info("lookup answered", extra={"provider": provider, "kind": kind, "count": len(reports), "errors": errors, "via": via})
     return reports
 
 

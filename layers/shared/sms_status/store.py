@@ -15,7 +15,7 @@ their exact values without DynamoDB's Decimal conversion):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -194,6 +194,16 @@ class StatusStore:
         if pending:
             raise StoreConflict("the status table did not answer every key (throttled)")
         return found
+
+    def scan(self) -> Iterator[Tracked]:
+        """Every tracked message (the local run's analytics; never on a request path: it reads the whole table)."""
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = self.table.scan(**kwargs)
+            yield from (_from_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def update(self, key: TrackKey, change: Callable[[Tracked | None], Tracked | None]) -> Tracked | None:
         """Read, change, write if nobody wrote in between; repeat on a conflict.

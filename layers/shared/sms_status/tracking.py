@@ -33,9 +33,9 @@ from .errors import InvalidRequest, ServiceError
 from .lookup import MAX_KEY_LENGTH, Kind, StatusService, as_key
 from .mapping import openmarket as openmarket_mapping
 from .model import Outcome, Provider, ProviderStatus, Report, Status, iso, parse_iso, utcnow
-from .observability import logger
+from .observability import emit, logger
 from .publish import EventPublisher, PublishError, change_detail
-from .services import service_for
+from .services import measured_lookup, service_for
 from .store import RETENTION, StatusStore, StoreConflict, Tracked, TrackKey, apply_report
 
 MAX_IDS = 100
@@ -314,7 +314,7 @@ class Tracker:
             else:
                 to_check.append(key)
         if to_check:
-            answers = self.service.lookup(to_check, request.kind)
+            answers = measured_lookup(self.service, to_check, request.kind, via="queue")
             for key, answer in zip(to_check, answers, strict=True):
                 results[key] = self._read_answer(stored.get(keys[key]), answer, key, now)
 
@@ -334,6 +334,9 @@ class Tracker:
             written = self.store.update(keys[key], change)
             if written is not None:  # the event this write added, if any (its id names the version written)
                 published += [(keys[key], event) for event in written.outbox if event["event_id"] == f"{keys[key].pk}#{written.version}"]
+                before = stored.get(keys[key])
+                if written.report.final and (before is None or not before.report.final):
+                    count_final(written, now)
         for item in stored.values():  # events a crashed or failed processor left behind
             if item.outbox and item.outbox_at is not None and now - item.outbox_at >= OUTBOX_GRACE:
                 published += [(item.key, event) for event in item.outbox if (item.key, event) not in published]
@@ -449,6 +452,15 @@ class Tracker:
                 return replace(current, outbox=remaining, outbox_at=current.outbox_at if remaining else None)
 
             self.store.update(key, clear)
+
+
+def count_final(item: Tracked, now: datetime) -> None:
+    """The delivery analytics of a message that just became final: its outcome and its time to final, from the
+    provider's submit time (else when tracking started) to the first final answer."""
+    provider, status = str(item.report.provider), str(item.report.status)
+    start = min(item.report.submitted_at or item.tracked_since, item.tracked_since)
+    emit("FinalOutcomes", 1, provider=provider, status=status)
+    emit("TimeToFinal", max(0.0, (now - start).total_seconds()), provider=provider)
 
 
 # ---- the Lambda entry point -------------------------------------------------------------------------
