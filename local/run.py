@@ -10,7 +10,7 @@ Started in the foreground, stopped by Ctrl-C (SIGINT) or SIGTERM:
 Settings (environment): PORT (3000), OPENMARKET_SANDBOX_PORT / WOOXY_SANDBOX_PORT / WWT_SANDBOX_PORT
 (8081-8083), MOTO_PORT (8084: moto's endpoint for `aws --endpoint-url`), OPENMARKET_BASE_URL / WOOXY_BASE_URL /
 WWT_BASE_URL, OPENMARKET_CREDENTIALS / WOOXY_CREDENTIALS / WWT_CREDENTIALS (JSON, like the deployed secrets),
-LOG_LEVEL (WARNING), LOCAL_SHOW_METRICS=1 (print EMF metrics).
+LOG_LEVEL (WARNING), LOCAL_SHOW_METRICS=1 (print EMF metrics), RECHECK_DELAYS (the template's schedule).
 """
 
 from __future__ import annotations
@@ -361,6 +361,16 @@ def main(env: Mapping[str, str] | None = None) -> int:
             secret = function_env_refs(template, f"{setting.spec.prefix}_SECRET_NAME")
             if secret:
                 secrets[secret] = setting.credentials or sandbox_credentials(setting.spec.name)
+        delays_param = function_env_refs(template, "RECHECK_DELAYS")
+        if delays_param and os.environ.get("RECHECK_DELAYS", "").strip():  # e.g. RECHECK_DELAYS=1,1,2 make run
+            from sms_status.config import ConfigError
+            from sms_status.tracking import parse_recheck_delays
+
+            try:
+                parse_recheck_delays(os.environ["RECHECK_DELAYS"])
+            except ConfigError as exc:
+                raise SettingsError(str(exc)) from None
+            parameters[delays_param] = os.environ["RECHECK_DELAYS"].replace(" ", "")
         aws = LocalAws(parameters, secrets).start()
         try:
             endpoint = aws.serve_endpoint(settings.moto_port)

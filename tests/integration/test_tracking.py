@@ -228,31 +228,55 @@ def test_a_malformed_record_fails_on_every_receive_and_lands_in_the_dlq(aws, sqs
 
 
 # ---- provider outage ---------------------------------------------------------------------------------
-def test_a_provider_outage_fails_the_records_each_time_then_the_dlq_holds_them_all(aws, sqs_clock, openmarket_sandbox):
+def test_a_provider_outage_reschedules_the_checks_and_never_reaches_the_dlq(aws, sqs_clock, openmarket_sandbox):
     stack = aws("openmarket")
     openmarket_sandbox.add_message("T-1", steps=[(0, 4)])
     openmarket_sandbox.add_message("T-2", steps=[(0, 4)])
     openmarket_sandbox.inject(Fault.UNAVAILABLE, times=None)
-    sent = {stack.enqueue({"ids": ["T-1"]}), stack.enqueue({"ids": ["T-2"]})}
-    for _ in range(MAX_RECEIVES):
+    stack.enqueue({"ids": ["T-1"]})
+    stack.enqueue({"ids": ["T-2"]})
+
+    # Each check during the outage succeeds as a record and sends the next check on the backoff: 30 s, 60 s, 120 s
+    for attempt, wait in enumerate((30, 60, 120)):
         messages, failed = stack.poll()
-        assert {m["MessageId"] for m in messages} == sent
-        assert failed == sent
-        sqs_clock.advance(VISIBILITY + 1)
-    assert stack.receive() == []
-    dead = stack.sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10)["Messages"]
-    assert {m["MessageId"] for m in dead} == sent  # none lost
-    assert stack.item("id", "T-1") is None
-    assert stack.events() == []
+        assert len(messages) == 2
+        assert failed == set()
+        assert [json.loads(m["Body"]).get("attempt", 0) for m in messages] == [attempt, attempt]
+        assert stack.counts() == {"visible": 0, "delayed": 2, "in_flight": 0}
+        sqs_clock.advance(wait - 1)
+        assert stack.receive() == []  # not before its backoff
+        sqs_clock.advance(2)
+
+    # When the provider is back, the next check answers, and nothing went to the DLQ
+    openmarket_sandbox.clear_faults()
+    assert stack.poll()[1] == set()
+    assert stack.item("id", "T-1")["status"] == "delivered"
+    assert stack.item("id", "T-2")["status"] == "delivered"
+    assert sorted(statuses(stack.events())) == [(None, "delivered"), (None, "delivered")]
+    assert stack.sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10).get("Messages", []) == []
+    assert stack.counts() == {"visible": 0, "delayed": 0, "in_flight": 0}
 
 
-def test_after_an_outage_the_retried_record_succeeds(aws, sqs_clock, openmarket_sandbox):
+def test_refused_credentials_reschedule_like_an_outage(aws, sqs_clock, wooxy_sandbox):
+    stack = aws("wooxy")
+    wooxy_sandbox.add_message("5d91537bd132fdf45916520a", steps=[(0, "delivered")])
+    token, wooxy_sandbox.access_token = wooxy_sandbox.access_token, "rotated-away"
+    stack.enqueue({"ids": ["5d91537bd132fdf45916520a"]})
+    assert stack.poll()[1] == set()
+    assert stack.counts() == {"visible": 0, "delayed": 1, "in_flight": 0}
+    wooxy_sandbox.access_token = token  # the provider takes the stored secret again
+    sqs_clock.advance(31)
+    assert stack.poll()[1] == set()
+    assert stack.item("id", "5d91537bd132fdf45916520a")["status"] == "delivered"
+
+
+def test_after_a_one_off_failure_the_next_check_succeeds(aws, sqs_clock, openmarket_sandbox):
     stack = aws("openmarket")
     openmarket_sandbox.add_message("T-1", steps=[(0, 4)])
     openmarket_sandbox.inject(Fault.SERVER_ERROR, times=1)
-    sent = stack.enqueue({"ids": ["T-1"]})
-    assert stack.poll()[1] == {sent}
-    sqs_clock.advance(VISIBILITY + 1)
+    stack.enqueue({"ids": ["T-1"]})
+    assert stack.poll()[1] == set()
+    sqs_clock.advance(31)
     assert stack.poll()[1] == set()
     assert stack.item("id", "T-1")["status"] == "delivered"
     assert statuses(stack.events()) == [(None, "delivered")]
@@ -495,3 +519,50 @@ def test_an_event_not_published_is_published_when_the_record_comes_back(aws, sqs
     assert len(wooxy_sandbox.requests) == requests_before  # already final: not asked again
     assert statuses(stack.events()) == [(None, "delivered")]  # published once, late
     assert "outbox" not in stack.item("id", "5d91537bd132fdf45916520b") or stack.item("id", "5d91537bd132fdf45916520b")["outbox"] == []
+
+
+def test_stale_outbox_events_are_published_before_any_provider_call_even_in_an_outage(aws, sqs_clock, wooxy_sandbox, monkeypatch):
+    stack = aws("wooxy")
+    wooxy_sandbox.add_message("5d91537bd132fdf45916520c", steps=[(0, "sent")])
+    from sms_status.publish import EventPublisher, PublishError
+
+    real_publish = EventPublisher.publish
+    refused = []
+
+    def refusing_once(self, details):
+        if not refused:
+            refused.append(len(details))
+            raise PublishError("EventBridge refused 1 of 1 change events (InternalFailure)")
+        return real_publish(self, details)
+
+    monkeypatch.setattr(EventPublisher, "publish", refusing_once)
+    sent = stack.enqueue({"ids": ["5d91537bd132fdf45916520c"]})
+    assert stack.poll()[1] == {sent}  # stored with its event in the outbox, not published
+    stack.table.update_item(
+        Key={"pk": "wooxy#id#5d91537bd132fdf45916520c"},
+        UpdateExpression="SET outbox_at = :old",
+        ExpressionAttributeValues={":old": iso(utcnow() - timedelta(minutes=3))},
+    )
+    # When the record comes back during a Wooxy outage
+    wooxy_sandbox.inject(Fault.UNAVAILABLE, times=None)
+    sqs_clock.advance(VISIBILITY + 1)
+    assert stack.poll()[1] == set()
+    # Then the left-behind event is out anyway, and the id is checked again later
+    assert statuses(stack.events()) == [(None, "sent")]
+    assert stack.item("id", "5d91537bd132fdf45916520c").get("outbox", []) == []
+
+
+def test_an_unexpected_failure_of_a_record_is_logged_with_its_type_only(aws, wooxy_sandbox, monkeypatch, caplog):
+    stack = aws("wooxy")
+    from sms_status.store import StatusStore
+
+    def broken(self, keys):
+        raise RuntimeError("boom 5d91537bd132fdf45916520d")
+
+    monkeypatch.setattr(StatusStore, "get_many", broken)
+    sent = stack.enqueue({"ids": ["5d91537bd132fdf45916520d"], "context": {"phone": "+15550001111"}})
+    assert stack.poll()[1] == {sent}
+    (line,) = [r for r in caplog.records if r.getMessage() == "tracking record failed unexpectedly"]
+    assert (line.levelname, line.error_type, line.message_id) == ("ERROR", "RuntimeError", sent)
+    logged = caplog.text
+    assert "+15550001111" not in logged

@@ -138,3 +138,46 @@ def test_the_query_window_closes_exactly_at_its_end(provider, window):
     start = datetime(2025, 1, 1, tzinfo=UTC)
     assert not tracker.window_closed(None, start, start + window - timedelta(seconds=1))
     assert tracker.window_closed(None, start, start + window)
+
+
+# ---- the re-check schedule is configurable (RECHECK_DELAYS) ------------------------------------------
+def test_recheck_delays_come_from_the_environment_and_the_last_repeats() -> None:
+    from sms_status.tracking import RECHECK_INTERVALS, parse_recheck_delays
+
+    assert parse_recheck_delays("") == RECHECK_INTERVALS == (30, 60, 120, 240, 480, 900, 1800, 3600)
+    delays = parse_recheck_delays("1,1,2")
+    assert [recheck_interval(attempt, delays) for attempt in range(5)] == [1, 1, 2, 2, 2]
+    env = {"STATUS_TABLE_NAME": "t", "EVENT_BUS_NAME": "b", "TRACKING_QUEUE_URL": "https://q", "RECHECK_DELAYS": "5, 10"}
+    assert TrackingConfig.from_env(env).recheck_delays == (5, 10)
+
+
+@pytest.mark.parametrize("raw", ["a", "1,,2", "0", "-5", "43201", "1.5"])
+def test_bad_recheck_delays_are_a_configuration_error(raw: str) -> None:
+    from sms_status.tracking import parse_recheck_delays
+
+    with pytest.raises(ConfigError, match="RECHECK_DELAYS"):
+        parse_recheck_delays(raw)
+
+
+# ---- the query window starts at min(submitted_at, tracking start) ---------------------------------------
+SINCE = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+
+
+def submitted(at: datetime | None) -> Report:
+    return Report(Provider.WOOXY, "m", Status.SENT, False, ProviderStatus("sent", None), submitted_at=at)
+
+
+@pytest.mark.parametrize(
+    ("submitted_at", "start"),
+    [
+        (SINCE - timedelta(minutes=5), SINCE - timedelta(minutes=5)),  # the provider's own time, when earlier
+        (SINCE + timedelta(days=30), SINCE),  # a future time would keep the message followed: tracking start
+        (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), SINCE),  # would overflow the window end
+        (datetime(1970, 1, 1, tzinfo=UTC), SINCE),  # an epoch default is junk, not a 56-year-old message
+        (None, SINCE),
+    ],
+)
+def test_the_window_starts_at_the_earlier_of_submit_time_and_tracking_start(submitted_at: datetime | None, start: datetime) -> None:
+    tracker = Tracker(Provider.WOOXY, WOOXY, store=None, publisher=None, queue=None, query_window=timedelta(hours=72))
+    assert tracker.window_start(submitted(submitted_at), SINCE) == start
+    assert tracker.window_end(submitted(submitted_at), SINCE) == start + timedelta(hours=72)

@@ -9,8 +9,10 @@ For each record:
 4. Send ONE re-check message for the ids still open (growing delay), THEN store the answers: the store
    write names the new re-check message (`chain`), so if we crash before the write, the redelivered
    record still owns the ids and nothing is lost; if we crash after, the orphan re-check is skipped.
-5. Publish the change events written with the answers (the outbox), then remove them from the items.
-A provider outage raises: the record fails, SQS retries it, and after maxReceiveCount it is in the DLQ.
+5. Publish the change events written with the answers (the outbox), then remove them from the items. Events a
+   crashed processor left in an outbox are published first, before any provider call.
+A provider outage (timeouts, 5xx, 429, refused credentials) is not the message's fault: its ids are checked
+again on their backoff and the record counts as processed, so an outage never sends tracking to the DLQ.
 """
 
 from __future__ import annotations
@@ -42,8 +44,11 @@ MAX_IDS = 100
 MAX_CONTEXT_BYTES = 4096  # serialized; the context travels in every re-check message and every event
 RECORD_MARGIN_SECONDS = 3  # beyond the lookup deadline: the table write, the event and the re-check message
 SQS_MAX_DELAY = 900  # seconds: SQS's DelaySeconds limit; longer waits are chained through `not_before`
-# Growing waits between checks of one message: 30 s, 1, 2, 4, 8, 15, 30 min, then hourly.
+# Growing waits between checks of one message: 30 s, 1, 2, 4, 8, 15, 30 min, then hourly (RECHECK_DELAYS overrides).
 RECHECK_INTERVALS = (30, 60, 120, 240, 480, 900, 1800, 3600)
+MAX_RECHECK_DELAY = 12 * 3600  # seconds: a longer wait than half a day between checks is a typo, not a schedule
+# A provider time before this is junk (a zero date, an epoch default): tracking start is used instead.
+EARLIEST_PROVIDER_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 # A re-check chain whose check is this late is taken as lost; a new message for the id takes it over.
 CHAIN_LOST_AFTER = timedelta(minutes=30)
 # Outbox events older than this were left by a processor that crashed or failed to publish: republished.
@@ -64,6 +69,7 @@ class TrackingConfig:
     event_bus_name: str
     queue_url: str
     query_window: timedelta  # Wooxy and WWT; OpenMarket's 5 days come from its mapping module
+    recheck_delays: tuple[int, ...] = RECHECK_INTERVALS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrackingConfig:
@@ -81,7 +87,27 @@ class TrackingConfig:
             raise ConfigError(f"QUERY_WINDOW_HOURS must be a number, got {raw_hours!r}") from exc
         if hours <= 0:
             raise ConfigError("QUERY_WINDOW_HOURS must be positive")
-        return cls(values["STATUS_TABLE_NAME"], values["EVENT_BUS_NAME"], values["TRACKING_QUEUE_URL"], timedelta(hours=hours))
+        return cls(
+            values["STATUS_TABLE_NAME"],
+            values["EVENT_BUS_NAME"],
+            values["TRACKING_QUEUE_URL"],
+            timedelta(hours=hours),
+            parse_recheck_delays(env.get("RECHECK_DELAYS") or ""),
+        )
+
+
+def parse_recheck_delays(raw: str) -> tuple[int, ...]:
+    """RECHECK_DELAYS: comma-separated seconds between the checks of a message that is not final; the last one
+    repeats. Empty: the default schedule."""
+    if not raw.strip():
+        return RECHECK_INTERVALS
+    try:
+        delays = tuple(int(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"RECHECK_DELAYS must be comma-separated whole seconds, got {raw!r}") from exc
+    if not all(1 <= delay <= MAX_RECHECK_DELAY for delay in delays):
+        raise ConfigError(f"each of RECHECK_DELAYS must be 1 to {MAX_RECHECK_DELAY} seconds")
+    return delays
 
 
 # ---- the message ------------------------------------------------------------------------------------
@@ -168,9 +194,9 @@ def parse_message(raw: str, service: StatusService) -> TrackRequest:
     )
 
 
-def recheck_interval(attempt: int) -> int:
+def recheck_interval(attempt: int, delays: tuple[int, ...] = RECHECK_INTERVALS) -> int:
     """Seconds to wait before check number `attempt + 1`."""
-    return RECHECK_INTERVALS[min(attempt, len(RECHECK_INTERVALS) - 1)]
+    return delays[min(attempt, len(delays) - 1)]
 
 
 def sqs_delay(wait: timedelta) -> int:
@@ -214,6 +240,7 @@ class Tracker:
         queue: RecheckQueue,
         query_window: timedelta,
         now: Callable[[], datetime] = utcnow,
+        recheck_delays: tuple[int, ...] = RECHECK_INTERVALS,
     ) -> None:
         self.provider = provider
         self.service = service
@@ -222,10 +249,16 @@ class Tracker:
         self.queue = queue
         self.query_window = query_window
         self.now = now
+        self.recheck_delays = recheck_delays
 
     # ---- the query window ----------------------------------------------------------------------------
     def window_start(self, report: Report | None, since: datetime) -> datetime:
-        return report.submitted_at if report is not None and report.submitted_at is not None else since
+        """The provider's submit time, but never after tracking started (a future or junk time would keep a message
+        followed for ever, or overflow): min(submitted_at, tracking start)."""
+        submitted = report.submitted_at if report is not None else None
+        if submitted is None or submitted < EARLIEST_PROVIDER_TIME:
+            return since
+        return min(submitted, since)
 
     def window_end(self, report: Report | None, since: datetime) -> datetime:
         window = openmarket_mapping.QUERY_WINDOW if self.provider is Provider.OPENMARKET else self.query_window
@@ -293,7 +326,7 @@ class Tracker:
         request = replace(
             request,
             since=min(request.since, enqueued_at) if request.since else None,
-            not_before=min(request.not_before, enqueued_at + timedelta(seconds=RECHECK_INTERVALS[-1])) if request.not_before else None,
+            not_before=min(request.not_before, enqueued_at + timedelta(seconds=max(self.recheck_delays))) if request.not_before else None,
         )
         if request.not_before is not None and request.not_before - now >= timedelta(seconds=1):
             self.queue.send(request.to_body(), sqs_delay(request.not_before - now))  # a chained wait: one more hop
@@ -301,6 +334,16 @@ class Tracker:
         keys = {key: TrackKey(self.provider, request.kind, key) for key in request.ids}
         stored = self.store.get_many(keys.values())
         since = request.since or enqueued_at
+        # Events a crashed or failed processor left behind go out first: no provider outage can hold them back.
+        stale = [
+            (item.key, event)
+            for item in stored.values()
+            if item.outbox and item.outbox_at is not None and now - item.outbox_at >= OUTBOX_GRACE
+            for event in item.outbox
+        ]
+        self._publish(stale)
+        if stale:
+            stored = self.store.get_many(keys.values())  # publishing cleared those outboxes
 
         results: dict[str, _Result] = {}
         to_check: list[str] = []
@@ -314,9 +357,20 @@ class Tracker:
             else:
                 to_check.append(key)
         if to_check:
-            answers = measured_lookup(self.service, to_check, request.kind, via="queue")
+            try:
+                answers = measured_lookup(self.service, to_check, request.kind, via="queue")
+            except InvalidRequest:
+                raise
+            except ServiceError as error:
+                # An outage, a timeout, refused credentials: not the message's fault. No answer this time; the ids
+                # are checked again on their backoff like any open message, and the record is processed.
+                logger.warning(
+                    "provider unavailable; the ids are checked again later",
+                    extra={"provider": str(self.provider), "error_code": error.code, "ids": len(to_check), "attempt": request.attempt},
+                )
+                answers = [None] * len(to_check)
             for key, answer in zip(to_check, answers, strict=True):
-                results[key] = self._read_answer(stored.get(keys[key]), answer, key, now)
+                results[key] = _Result(None) if answer is None else self._read_answer(stored.get(keys[key]), answer, key, now)
 
         open_keys = [key for key, result in results.items() if not self._final_after(stored.get(keys[key]), result)]
         chain, due = None, None
@@ -337,9 +391,6 @@ class Tracker:
                 before = stored.get(keys[key])
                 if written.report.final and (before is None or not before.report.final):
                     count_final(written, now)
-        for item in stored.values():  # events a crashed or failed processor left behind
-            if item.outbox and item.outbox_at is not None and now - item.outbox_at >= OUTBOX_GRACE:
-                published += [(item.key, event) for event in item.outbox if (item.key, event) not in published]
         self._publish(published)
         logger.info(
             "tracking record processed",
@@ -348,7 +399,7 @@ class Tracker:
                 "ids": len(request.ids),
                 "checked": len(to_check),
                 "open": len(open_keys),
-                "events": len(published),
+                "events": len(published) + len(stale),
             },
         )
 
@@ -390,7 +441,7 @@ class Tracker:
     def _send_recheck(
         self, request: TrackRequest, open_keys: list[str], window_ends: list[datetime], since: datetime, now: datetime
     ) -> tuple[str, datetime]:
-        due = now + timedelta(seconds=recheck_interval(request.attempt))
+        due = now + timedelta(seconds=recheck_interval(request.attempt, self.recheck_delays))
         # Never wait past the earliest window end among these ids: that check settles it.
         due = max(now + timedelta(seconds=1), min([due, *window_ends]))
         chain = uuid.uuid4().hex
@@ -478,6 +529,7 @@ def tracker_for(provider: Provider) -> Tracker:
         EventPublisher.from_name(config.event_bus_name),
         RecheckQueue.from_url(config.queue_url),
         config.query_window,
+        recheck_delays=config.recheck_delays,
     )
 
 
@@ -495,7 +547,16 @@ def handle_batch(provider: Provider, event: dict[str, Any], context: Any) -> dic
     remaining = getattr(context, "get_remaining_time_in_millis", None)
 
     def handle(record: SQSRecord) -> None:
-        tracker.handle_record(record, out_of_time=remaining is not None and remaining() < reserve_ms)
+        try:
+            tracker.handle_record(record, out_of_time=remaining is not None and remaining() < reserve_ms)
+        except (MalformedMessage, ServiceError, StoreConflict, PublishError):
+            raise  # logged where they are raised
+        except Exception as error:  # BatchProcessor only logs at debug: say what failed (its type, never the body)
+            logger.error(
+                "tracking record failed unexpectedly",
+                extra={"provider": str(provider), "message_id": record.message_id, "error_type": type(error).__name__},
+            )
+            raise
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
