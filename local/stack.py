@@ -58,6 +58,7 @@ class EventSourceMapping:
     batch_size: int = 10
     report_batch_item_failures: bool = False
     enabled: bool = True
+    event: str = ""  # the SAM event's name (TrackingQueue: the senders' queue; RecheckQueue: the service's own)
 
 
 # ---- the local stack ------------------------------------------------------------------------------------------------
@@ -454,7 +455,7 @@ class LocalAws:
         by_name = {function.name: function for function in self.functions.values()}
         queue_by_arn = {self.physical[logical].attrs["Arn"]: url for logical, url in self.queues.items()}
 
-        def add(function: LocalFunction | None, queue_arn: str, props: Mapping[str, Any]) -> None:
+        def add(function: LocalFunction | None, queue_arn: str, props: Mapping[str, Any], event: str = "") -> None:
             if function is None or queue_arn not in queue_by_arn:
                 self.notes.append(f"an SQS event source ({queue_arn}) has no local function or queue; not polled")
                 return
@@ -463,6 +464,7 @@ class LocalAws:
                     function=function,
                     queue_url=queue_by_arn[queue_arn],
                     queue_arn=queue_arn,
+                    event=event,
                     batch_size=int(props.get("BatchSize", 10)),
                     report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
                     enabled=bool(props.get("Enabled", True)),
@@ -470,10 +472,10 @@ class LocalAws:
             )
 
         for logical, resource in self._of_type("AWS::Serverless::Function"):
-            for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+            for name, event in ((resource.get("Properties") or {}).get("Events") or {}).items():
                 if event.get("Type") == "SQS":
                     props = resolve(event.get("Properties") or {})
-                    add(self.functions.get(logical), props["Queue"], props)
+                    add(self.functions.get(logical), props["Queue"], props, name)
         for _, resource in self._of_type("AWS::Lambda::EventSourceMapping"):
             props = resolve(resource.get("Properties") or {})
             target = str(props.get("FunctionName", ""))
@@ -481,8 +483,9 @@ class LocalAws:
 
     # -- helpers for the runner --
     def queue_for(self, short_name: str) -> EventSourceMapping | None:
-        """The tracking queue whose consumer is functions/<short_name>/ (e.g. "wooxy")."""
-        return next((m for m in self.mappings if m.function.short_name == short_name), None)
+        """The senders' tracking queue whose consumer is functions/<short_name>/ (e.g. "wooxy"), not its re-check queue."""
+        consumed = [m for m in self.mappings if m.function.short_name == short_name]
+        return next((m for m in consumed if m.event == "TrackingQueue"), consumed[0] if consumed else None)
 
     def api_target(self, integration: Mapping[str, Any]) -> str | None:
         """The logical id of the local function an aws_proxy x-amazon-apigateway-integration points at."""

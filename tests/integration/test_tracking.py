@@ -51,6 +51,18 @@ class Stack:
             QueueName=f"{provider}-tracking", Attributes={"VisibilityTimeout": str(VISIBILITY), "RedrivePolicy": redrive}
         )["QueueUrl"]
         self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        # The service's own re-check queue: senders never write to it (template: only the function may)
+        self.recheck_dlq_url = self.sqs.create_queue(QueueName=f"{provider}-recheck-dlq")["QueueUrl"]
+        recheck_dlq_arn = self.arn_of(self.recheck_dlq_url)
+        self.recheck_url = self.sqs.create_queue(
+            QueueName=f"{provider}-recheck",
+            Attributes={
+                "VisibilityTimeout": str(VISIBILITY),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": recheck_dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}),
+            },
+        )["QueueUrl"]
+        self.recheck_arn = self.arn_of(self.recheck_url)
+        self.arns = {self.queue_url: self.queue_arn, self.recheck_url: self.recheck_arn}
         self.capture_url = self.sqs.create_queue(QueueName="capture")["QueueUrl"]
         capture_arn = self.sqs.get_queue_attributes(QueueUrl=self.capture_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events = boto3.client("events")
@@ -66,6 +78,9 @@ class Stack:
         self.table = boto3.resource("dynamodb").Table(TABLE)
         self.handler = load_handler(provider)
 
+    def arn_of(self, url: str) -> str:
+        return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
     # ---- the sender's side ----------------------------------------------------------------------------
     def enqueue(self, body: dict | str) -> str:
         raw = body if isinstance(body, str) else json.dumps(body)
@@ -73,8 +88,12 @@ class Stack:
 
     # ---- Lambda's event source mapping ----------------------------------------------------------------
     def receive(self) -> list[dict]:
-        answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])
-        return answer.get("Messages", [])
+        """Messages due on both queues the function consumes (the sender's and its own re-check queue)."""
+        messages = []
+        for url in (self.queue_url, self.recheck_url):
+            answer = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
+            messages += [{**message, "QueueUrl": url} for message in answer.get("Messages", [])]
+        return messages
 
     def invoke(self, messages: list[dict], context: object | None = None) -> dict:
         records = [
@@ -86,7 +105,7 @@ class Stack:
                 "messageAttributes": {},
                 "md5OfBody": m["MD5OfBody"],
                 "eventSource": "aws:sqs",
-                "eventSourceARN": self.queue_arn,
+                "eventSourceARN": self.arns[m["QueueUrl"]],
                 "awsRegion": "us-east-1",
             }
             for m in messages
@@ -102,7 +121,7 @@ class Stack:
         failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
         for message in messages:
             if message["MessageId"] not in failed:
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(QueueUrl=message["QueueUrl"], ReceiptHandle=message["ReceiptHandle"])
         return messages, failed
 
     # ---- what came out --------------------------------------------------------------------------------
@@ -115,9 +134,14 @@ class Stack:
         return found
 
     def counts(self, url: str | None = None) -> dict[str, int]:
+        """Messages on one queue, or on both the function consumes (the sender's and the re-check queue)."""
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible"]
-        attributes = self.sqs.get_queue_attributes(QueueUrl=url or self.queue_url, AttributeNames=names)["Attributes"]
-        return {"visible": int(attributes[names[0]]), "delayed": int(attributes[names[1]]), "in_flight": int(attributes[names[2]])}
+        totals = {"visible": 0, "delayed": 0, "in_flight": 0}
+        for queue in [url] if url else [self.queue_url, self.recheck_url]:
+            attributes = self.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=names)["Attributes"]
+            for total, name in zip(totals, names, strict=True):
+                totals[total] += int(attributes[name])
+        return totals
 
     def item(self, kind: str, id: str) -> dict | None:
         return self.table.get_item(Key={"pk": f"{self.provider}#{kind}#{id}"}).get("Item")
@@ -138,7 +162,8 @@ def aws(monkeypatch, provider_secrets, sqs_clock):
 
     def stack(provider: str) -> Stack:
         built = Stack(provider, sqs_clock)
-        monkeypatch.setenv("TRACKING_QUEUE_URL", built.queue_url)
+        monkeypatch.setenv("RECHECK_QUEUE_URL", built.recheck_url)
+        monkeypatch.setenv("RECHECK_QUEUE_ARN", built.recheck_arn)
         return built
 
     reset_services()
@@ -209,7 +234,8 @@ def test_records_that_would_outrun_the_invocation_go_back_to_the_queue_unchecked
     assert "since" in body
     assert deferred["Attributes"]["ApproximateReceiveCount"] == "1"
     # and a later invocation with time to spare checks it
-    stack.sqs.change_message_visibility(QueueUrl=stack.queue_url, ReceiptHandle=deferred["ReceiptHandle"], VisibilityTimeout=0)
+    assert deferred["QueueUrl"] == stack.recheck_url  # handed back as the service's own message
+    stack.sqs.change_message_visibility(QueueUrl=deferred["QueueUrl"], ReceiptHandle=deferred["ReceiptHandle"], VisibilityTimeout=0)
     stack.poll()
     assert stack.item("id", "m1")["status"] == "delivered"
 
@@ -298,17 +324,29 @@ def test_duplicate_deliveries_publish_one_event_and_follow_one_chain(aws, wooxy_
     assert stack.counts()["delayed"] == 1  # one re-check chain, not three
 
 
-def test_a_sender_cannot_keep_a_message_followed_by_writing_future_internal_times(aws, sqs_clock, wooxy_sandbox):
+def test_a_sender_cannot_forge_a_recheck(aws, sqs_clock, wooxy_sandbox):
     stack = aws("wooxy")
     wooxy_sandbox.add_message("5d91537bd132fdf45916520e", steps=[(0, "queued")])
-    # not_before a year away would otherwise hop every 15 minutes for a year; since in the future would
-    # keep the query window open as long
-    stack.enqueue({"ids": ["5d91537bd132fdf45916520e"], "since": "2099-01-01T00:00:00Z", "not_before": "2099-01-01T00:00:00Z"})
+    # A `since` in the past would settle the message at once as a final unknown; the internal fields are refused
+    forged = stack.enqueue({"ids": ["5d91537bd132fdf45916520e"], "since": "2001-01-01T00:00:00Z"})
+    for _ in range(MAX_RECEIVES):
+        assert stack.poll()[1] == {forged}
+        sqs_clock.advance(VISIBILITY + 1)
+    assert stack.receive() == []  # SQS moves it to the DLQ at the receive after the last allowed one
+    dead = stack.sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["MessageId"] for m in dead] == [forged]  # malformed: the sender's to fix, kept in the DLQ
+    assert stack.item("id", "5d91537bd132fdf45916520e") is None
+    assert stack.events() == []
+    assert wooxy_sandbox.requests == []
+
+
+def test_recheck_messages_go_to_the_recheck_queue_only(aws, wooxy_sandbox):
+    stack = aws("wooxy")
+    wooxy_sandbox.add_message("5d91537bd132fdf45916520e", steps=[(0, "queued")])
+    stack.enqueue({"ids": ["5d91537bd132fdf45916520e"]})
     assert stack.poll()[1] == set()
-    sqs_clock.advance(901)  # past SQS's longest delay: the chained hop is receivable
-    (hop,) = [json.loads(m["Body"]) for m in stack.receive()]
-    assert hop["not_before"] < "2099"  # held to one hour after it was enqueued
-    assert hop["since"] < "2099"
+    assert stack.counts(stack.queue_url) == {"visible": 0, "delayed": 0, "in_flight": 0}
+    assert stack.counts(stack.recheck_url) == {"visible": 0, "delayed": 1, "in_flight": 0}
 
 
 # ---- progression across re-checks ---------------------------------------------------------------------

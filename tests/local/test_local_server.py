@@ -337,7 +337,7 @@ def test_a_malformed_queue_message_is_redriven_to_the_dlq_not_lost(server: Local
     # Given the WWT tracking queue, reached through moto's endpoint like `aws --endpoint-url` would, with a short
     # visibility timeout so the retries happen within a test (deployed: 180 s)
     sqs = boto3.client("sqs", endpoint_url=f"http://127.0.0.1:{server.moto_port}", region_name="us-east-1")
-    queue_url = next(q["url"] for q in http("GET", f"{server.url}/_local/queues")[1]["queues"] if q["consumer"] == "wwt")
+    queue_url = next(q["url"] for q in http("GET", f"{server.url}/_local/queues")[1]["queues"] if q["queue"] == "WwtTrackingQueue")
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy", "VisibilityTimeout"])["Attributes"]
     redrive = json.loads(attributes["RedrivePolicy"])
     dlq_url = sqs.get_queue_url(QueueName=redrive["deadLetterTargetArn"].rsplit(":", 1)[1])["QueueUrl"]

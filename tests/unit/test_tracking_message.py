@@ -36,11 +36,20 @@ def test_wwt_references_are_their_own_kind() -> None:
     assert parse_message('{"references": ["ext19"]}', WWT).kind == "reference"
 
 
-def test_a_recheck_message_round_trips() -> None:
+def test_a_recheck_message_round_trips_on_the_recheck_queue_only() -> None:
     first = parse_message('{"ids": ["T-1"]}', OPENMARKET)
-    later = TrackRequest(kind="id", ids=("T-1",), attempt=3, chain="abc", since=None)
-    assert parse_message(json.dumps(later.to_body()), OPENMARKET) == later
+    later = TrackRequest(kind="id", ids=("T-1",), attempt=3, chain="abc", since=datetime(2026, 11, 29, tzinfo=UTC))
+    assert parse_message(json.dumps(later.to_body()), OPENMARKET, internal=True) == later
     assert first.attempt == 0
+    with pytest.raises(MalformedMessage, match="internal to the service's own re-checks"):
+        parse_message(json.dumps(later.to_body()), OPENMARKET)  # the same body from a sender's queue
+
+
+@pytest.mark.parametrize("field", ["attempt", "chain", "since", "not_before"])
+def test_a_sender_cannot_write_internal_fields(field: str) -> None:
+    body = {"ids": ["x"], field: {"attempt": 1, "chain": "c", "since": "2001-01-01T00:00:00Z", "not_before": "2001-01-01T00:00:00Z"}[field]}
+    with pytest.raises(MalformedMessage, match=f"unknown field\\(s\\): {field} \\(internal"):
+        parse_message(json.dumps(body), WOOXY)
 
 
 @pytest.mark.parametrize(
@@ -87,11 +96,13 @@ def test_sqs_delays_are_capped_at_the_sqs_maximum() -> None:
 
 
 def test_config_names_the_missing_variable_and_reads_the_window() -> None:
-    env = {"STATUS_TABLE_NAME": "t", "EVENT_BUS_NAME": "b", "TRACKING_QUEUE_URL": "https://q"}
+    env = {"STATUS_TABLE_NAME": "t", "EVENT_BUS_NAME": "b", "RECHECK_QUEUE_URL": "https://q", "RECHECK_QUEUE_ARN": "arn:q"}
     assert TrackingConfig.from_env(env).query_window == timedelta(hours=72)
     assert TrackingConfig.from_env({**env, "QUERY_WINDOW_HOURS": "5"}).query_window == timedelta(hours=5)
     with pytest.raises(ConfigError, match="EVENT_BUS_NAME"):
-        TrackingConfig.from_env({"STATUS_TABLE_NAME": "t", "TRACKING_QUEUE_URL": "q"})
+        TrackingConfig.from_env({"STATUS_TABLE_NAME": "t", "RECHECK_QUEUE_URL": "q", "RECHECK_QUEUE_ARN": "arn:q"})
+    with pytest.raises(ConfigError, match="RECHECK_QUEUE_ARN"):
+        TrackingConfig.from_env({"STATUS_TABLE_NAME": "t", "EVENT_BUS_NAME": "b", "RECHECK_QUEUE_URL": "q"})
     with pytest.raises(ConfigError, match="QUERY_WINDOW_HOURS"):
         TrackingConfig.from_env({**env, "QUERY_WINDOW_HOURS": "0"})
 
@@ -147,7 +158,7 @@ def test_recheck_delays_come_from_the_environment_and_the_last_repeats() -> None
     assert parse_recheck_delays("") == RECHECK_INTERVALS == (30, 60, 120, 240, 480, 900, 1800, 3600)
     delays = parse_recheck_delays("1,1,2")
     assert [recheck_interval(attempt, delays) for attempt in range(5)] == [1, 1, 2, 2, 2]
-    env = {"STATUS_TABLE_NAME": "t", "EVENT_BUS_NAME": "b", "TRACKING_QUEUE_URL": "https://q", "RECHECK_DELAYS": "5, 10"}
+    env = {"STATUS_TABLE_NAME": "t", "EVENT_BUS_NAME": "b", "RECHECK_QUEUE_URL": "q", "RECHECK_QUEUE_ARN": "a", "RECHECK_DELAYS": "5, 10"}
     assert TrackingConfig.from_env(env).recheck_delays == (5, 10)
 
 

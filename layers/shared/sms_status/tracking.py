@@ -1,6 +1,8 @@
 """The queue path: senders enqueue message ids, we follow each one until it is final (docs/queue.md).
 
-One SQS record = one message `{"ids": [...]}` (WWT also `{"references": [...]}`), optional `"context"`.
+One SQS record = one message: from a sender (the tracking queue) `{"ids": [...]}` (WWT also `{"references":
+[...]}`) and an optional `"context"`, nothing else; from ourselves (the re-check queue, which senders are never
+granted) the same plus the internal fields `attempt`, `chain`, `since`, `not_before`.
 For each record:
 1. Parse it. A malformed record can never succeed: it is logged (reason only, never its content) and
    reported as a batch item failure every time, so the redrive policy moves it to the DLQ.
@@ -56,7 +58,8 @@ CHAIN_LOST_AFTER = timedelta(minutes=30)
 OUTBOX_GRACE = timedelta(minutes=2)
 KEY_FIELDS: dict[str, Kind] = {"ids": "id", "references": "reference"}
 INTERNAL_FIELDS = frozenset({"attempt", "chain", "since", "not_before"})
-ALLOWED_FIELDS = frozenset({*KEY_FIELDS, "context", *INTERNAL_FIELDS})
+SENDER_FIELDS = frozenset({*KEY_FIELDS, "context"})
+RECHECK_FIELDS = SENDER_FIELDS | INTERNAL_FIELDS
 
 
 class MalformedMessage(Exception):
@@ -67,7 +70,8 @@ class MalformedMessage(Exception):
 class TrackingConfig:
     table_name: str
     event_bus_name: str
-    queue_url: str
+    recheck_queue_url: str  # where re-checks are sent; its ARN tells our records from senders'
+    recheck_queue_arn: str
     query_window: timedelta  # Wooxy and WWT; OpenMarket's 5 days come from its mapping module
     recheck_delays: tuple[int, ...] = RECHECK_INTERVALS
 
@@ -75,7 +79,7 @@ class TrackingConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrackingConfig:
         env = os.environ if env is None else env
         values = {}
-        for name in ("STATUS_TABLE_NAME", "EVENT_BUS_NAME", "TRACKING_QUEUE_URL"):
+        for name in ("STATUS_TABLE_NAME", "EVENT_BUS_NAME", "RECHECK_QUEUE_URL", "RECHECK_QUEUE_ARN"):
             value = env.get(name, "").strip()
             if not value:
                 raise ConfigError(f"{name} is not set")
@@ -90,7 +94,8 @@ class TrackingConfig:
         return cls(
             values["STATUS_TABLE_NAME"],
             values["EVENT_BUS_NAME"],
-            values["TRACKING_QUEUE_URL"],
+            values["RECHECK_QUEUE_URL"],
+            values["RECHECK_QUEUE_ARN"],
             timedelta(hours=hours),
             parse_recheck_delays(env.get("RECHECK_DELAYS") or ""),
         )
@@ -142,17 +147,19 @@ def _time_field(body: dict[str, Any], name: str) -> datetime | None:
     return parsed
 
 
-def parse_message(raw: str, service: StatusService) -> TrackRequest:
-    """Validate one record body completely, before anything is looked up."""
+def parse_message(raw: str, service: StatusService, *, internal: bool = False) -> TrackRequest:
+    """Validate one record body completely, before anything is looked up. Only our own re-check messages
+    (`internal`: from the re-check queue) may carry attempt, chain, since and not_before."""
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise MalformedMessage("the body is not JSON") from exc
     if not isinstance(body, dict):
         raise MalformedMessage('the body must be a JSON object like {"ids": [...]}')
-    unknown = sorted(set(body) - ALLOWED_FIELDS)
+    unknown = sorted(set(body) - (RECHECK_FIELDS if internal else SENDER_FIELDS))
     if unknown:
-        raise MalformedMessage(f"unknown field(s): {', '.join(unknown[:5])}")
+        internal_only = " (internal to the service's own re-checks)" if not internal and set(unknown) <= INTERNAL_FIELDS else ""
+        raise MalformedMessage(f"unknown field(s): {', '.join(unknown[:5])}{internal_only}")
     present = [name for name in KEY_FIELDS if name in body]
     if len(present) != 1:
         raise MalformedMessage('the body must hold exactly one of "ids" or "references"')
@@ -205,7 +212,7 @@ def sqs_delay(wait: timedelta) -> int:
 
 # ---- adapters ---------------------------------------------------------------------------------------
 class RecheckQueue:
-    """The provider's own tracking queue, for re-check messages."""
+    """The provider's re-check queue: only this function writes to it (senders are granted the tracking queue)."""
 
     def __init__(self, client: Any, queue_url: str) -> None:
         self.client = client
@@ -241,6 +248,7 @@ class Tracker:
         query_window: timedelta,
         now: Callable[[], datetime] = utcnow,
         recheck_delays: tuple[int, ...] = RECHECK_INTERVALS,
+        recheck_queue_arn: str | None = None,
     ) -> None:
         self.provider = provider
         self.service = service
@@ -250,6 +258,7 @@ class Tracker:
         self.query_window = query_window
         self.now = now
         self.recheck_delays = recheck_delays
+        self.recheck_queue_arn = recheck_queue_arn
 
     # ---- the query window ----------------------------------------------------------------------------
     def window_start(self, report: Report | None, since: datetime) -> datetime:
@@ -289,7 +298,8 @@ class Tracker:
     # ---- one record ----------------------------------------------------------------------------------
     def handle_record(self, record: SQSRecord, out_of_time: bool = False) -> None:
         try:
-            request = parse_message(record.body, self.service)
+            internal = self.recheck_queue_arn is not None and record.event_source_arn == self.recheck_queue_arn
+            request = parse_message(record.body, self.service, internal=internal)
         except MalformedMessage as error:
             # Reported as failed on every receive, so the redrive policy moves it to the DLQ.
             logger.warning(
@@ -527,9 +537,10 @@ def tracker_for(provider: Provider) -> Tracker:
         service_for(provider),
         StatusStore.from_name(config.table_name),
         EventPublisher.from_name(config.event_bus_name),
-        RecheckQueue.from_url(config.queue_url),
+        RecheckQueue.from_url(config.recheck_queue_url),
         config.query_window,
         recheck_delays=config.recheck_delays,
+        recheck_queue_arn=config.recheck_queue_arn,
     )
 
 
