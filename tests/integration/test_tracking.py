@@ -133,6 +133,13 @@ class Stack:
                 self.sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=message["ReceiptHandle"])
         return found
 
+    def receive_delayed(self) -> list[dict]:
+        """The re-check messages waiting on the re-check queue, read without disturbing them (moto's clock moved on)."""
+        self.clock.advance(3600)
+        messages = self.sqs.receive_message(QueueUrl=self.recheck_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+        self.clock.advance(-3600)
+        return messages
+
     def counts(self, url: str | None = None) -> dict[str, int]:
         """Messages on one queue, or on both the function consumes (the sender's and the re-check queue)."""
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible"]
@@ -309,7 +316,7 @@ def test_after_a_one_off_failure_the_next_check_succeeds(aws, sqs_clock, openmar
 
 
 # ---- duplicates ---------------------------------------------------------------------------------------
-def test_duplicate_deliveries_publish_one_event_and_follow_one_chain(aws, wooxy_sandbox):
+def test_duplicate_deliveries_publish_one_event_and_converge_on_one_chain(aws, sqs_clock, wooxy_sandbox):
     stack = aws("wooxy")
     wooxy_sandbox.add_message("5d91537bd132fdf45916520a", steps=[(0, "queued")])
     body = {"ids": ["5d91537bd132fdf45916520a"], "context": {"campaign": 7}}
@@ -317,11 +324,19 @@ def test_duplicate_deliveries_publish_one_event_and_follow_one_chain(aws, wooxy_
     stack.enqueue(body)
     messages, failed = stack.poll()
     assert failed == set()
-    assert stack.invoke(messages) == {"batchItemFailures": []}  # the very same record again
+    # The very same record again (what a crash between the claim and the send looks like): it recognises its own
+    # claim and sends its re-check again; the sender's second message finds the id claimed and sends nothing
+    assert stack.invoke(messages) == {"batchItemFailures": []}
     stack.enqueue(body)
     assert stack.poll()[1] == set()
     assert statuses(stack.events()) == [(None, "pending")]
-    assert stack.counts()["delayed"] == 1  # one re-check chain, not three
+    assert stack.counts()["delayed"] == 2  # the claimed chain, sent twice: the bound is one message per redelivery
+    # When both copies come due, the first to claim the id continues the chain and the other stops
+    sqs_clock.advance(31)
+    messages, failed = stack.poll()
+    assert (len(messages), failed) == (2, set())
+    assert stack.counts()["delayed"] == 1
+    assert stack.item("id", "5d91537bd132fdf45916520a")["chain"] == json.loads(stack.receive_delayed()[0]["Body"])["chain"]
 
 
 def test_a_sender_cannot_forge_a_recheck(aws, sqs_clock, wooxy_sandbox):
@@ -604,3 +619,20 @@ def test_an_unexpected_failure_of_a_record_is_logged_with_its_type_only(aws, woo
     assert (line.levelname, line.error_type, line.message_id) == ("ERROR", "RuntimeError", sent)
     logged = caplog.text
     assert "+15550001111" not in logged
+
+
+def test_no_recheck_is_sent_before_its_claim_is_written(aws, sqs_clock, wooxy_sandbox, monkeypatch):
+    """If the table write keeps failing, every receive must not start another chain (messages would multiply)."""
+    stack = aws("wooxy")
+    wooxy_sandbox.add_message("5d91537bd132fdf45916520a", steps=[(0, "queued")])
+    from sms_status.store import StatusStore, StoreConflict
+
+    def refused(self, key, change):
+        raise StoreConflict("the status table refused the write (throttled)")
+
+    monkeypatch.setattr(StatusStore, "update", refused)
+    sent = stack.enqueue({"ids": ["5d91537bd132fdf45916520a"]})
+    for _ in range(MAX_RECEIVES):
+        assert stack.poll()[1] == {sent}  # failed: SQS delivers it again
+        assert stack.counts(stack.recheck_url) == {"visible": 0, "delayed": 0, "in_flight": 0}  # and nothing was sent
+        sqs_clock.advance(VISIBILITY + 1)

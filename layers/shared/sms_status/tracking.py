@@ -8,9 +8,10 @@ For each record:
    reported as a batch item failure every time, so the redrive policy moves it to the DLQ.
 2. Skip ids that are already final, or that another re-check message follows (duplicate deliveries).
 3. Settle ids whose provider query window has closed (no provider call); look the others up.
-4. Send ONE re-check message for the ids still open (growing delay), THEN store the answers: the store
-   write names the new re-check message (`chain`), so if we crash before the write, the redelivered
-   record still owns the ids and nothing is lost; if we crash after, the orphan re-check is skipped.
+4. Store the answers and, for the ids still open, claim them for ONE new re-check chain (conditional writes),
+   THEN send that re-check message for the ids claimed. The chain id is derived from the record's SQS message
+   id: a redelivery of the same record (a crash between the write and the send) recognises its own claim and
+   sends again; any other message finds the ids claimed and sends nothing, so no failure multiplies messages.
 5. Publish the change events written with the answers (the outbox), then remove them from the items. Events a
    crashed processor left in an outbox are published first, before any provider call.
 A provider outage (timeouts, 5xx, 429, refused credentials) is not the message's fault: its ids are checked
@@ -19,6 +20,7 @@ again on their backoff and the record counts as processed, so an outage never se
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -320,7 +322,7 @@ class Tracker:
             logger.info("tracking message deferred: invocation out of time", extra={"provider": str(self.provider)})
             return
         try:
-            self.process(request, enqueued_at)
+            self.process(request, enqueued_at, chain_of(record.message_id))
         except (ServiceError, StoreConflict, PublishError) as error:
             code = error.code if isinstance(error, ServiceError) else type(error).__name__
             logger.warning(
@@ -329,8 +331,11 @@ class Tracker:
             )
             raise
 
-    def process(self, request: TrackRequest, enqueued_at: datetime) -> None:
+    def process(self, request: TrackRequest, enqueued_at: datetime, own_chain: str | None = None) -> None:
+        """Check one message's ids. `own_chain`: the re-check chain this record claims open ids for (derived from
+        its SQS message id, so a redelivery of the same record claims the same chain)."""
         now = self.now()
+        own_chain = own_chain or uuid.uuid4().hex
         # `since` and `not_before` come from our own re-check messages, but a sender can write them too: hold them
         # to what ours can carry, so that no message is followed forever or its window kept open by a future time.
         request = replace(
@@ -359,7 +364,7 @@ class Tracker:
         to_check: list[str] = []
         for key in request.ids:
             item = stored.get(keys[key])
-            if not self._follows(item, request, now):
+            if not self._follows(item, request, own_chain, now):
                 continue
             report = item.report if item else None
             if self.window_closed(report, item.tracked_since if item else since, now):
@@ -383,24 +388,26 @@ class Tracker:
                 results[key] = _Result(None) if answer is None else self._read_answer(stored.get(keys[key]), answer, key, now)
 
         open_keys = [key for key, result in results.items() if not self._final_after(stored.get(keys[key]), result)]
-        chain, due = None, None
-        if open_keys:
-            ends = []
-            for key in open_keys:
-                item = stored.get(keys[key])
-                report = results[key].report or (item.report if item else None)
-                ends.append(self.window_end(report, item.tracked_since if item else since))
-            chain, due = self._send_recheck(request, open_keys, ends, since, now)
+        due = self._next_check(request, open_keys, results, stored, keys, since, now) if open_keys else None
 
+        # Claim before send: write first (each id's answer, and for open ids the new chain, conditionally), then
+        # send the one re-check for the ids this record now owns.
         published: list[tuple[TrackKey, dict[str, Any]]] = []
+        claimed: list[str] = []
         for key, result in results.items():
-            change = self._change(keys[key], result, request, since, chain if key in open_keys else None, due, now)
-            written = self.store.update(keys[key], change)
+            chain = own_chain if key in open_keys else None
+            written = self.store.update(keys[key], self._change(keys[key], result, request, since, chain, own_chain, due, now))
             if written is not None:  # the event this write added, if any (its id names the version written)
                 published += [(keys[key], event) for event in written.outbox if event["event_id"] == f"{keys[key].pk}#{written.version}"]
                 before = stored.get(keys[key])
                 if written.report.final and (before is None or not before.report.final):
                     count_final(written, now)
+            if chain is not None and (written.chain == own_chain if written is not None else stored.get(keys[key]) is None):
+                # Ours now; or never stored yet (no answer so far): nothing to claim it from, so it stays with this
+                # message (at most one extra chain per sender duplicate, until an answer is stored).
+                claimed.append(key)
+        if claimed and due is not None:
+            self._send_recheck(request, claimed, since, own_chain, due, now)
         self._publish(published)
         logger.info(
             "tracking record processed",
@@ -409,18 +416,19 @@ class Tracker:
                 "ids": len(request.ids),
                 "checked": len(to_check),
                 "open": len(open_keys),
+                "claimed": len(claimed),
                 "events": len(published) + len(stale),
             },
         )
 
     # ---- helpers -------------------------------------------------------------------------------------
-    def _follows(self, item: Tracked | None, request: TrackRequest, now: datetime) -> bool:
+    def _follows(self, item: Tracked | None, request: TrackRequest, own_chain: str, now: datetime) -> bool:
         """Should this message check the id? Exactly one re-check chain follows an open message."""
         if item is None:
             return True
         if item.report.final:
             return False
-        if item.chain is None:
+        if item.chain is None or item.chain == own_chain:  # unclaimed, or claimed by this very record before a crash
             return True
         if request.chain is not None:
             return request.chain == item.chain  # a duplicate or orphaned re-check message: not ours
@@ -448,16 +456,29 @@ class Tracker:
     def _final_after(item: Tracked | None, result: _Result) -> bool:
         return (item is not None and item.report.final) or (result.report is not None and result.report.final)
 
-    def _send_recheck(
-        self, request: TrackRequest, open_keys: list[str], window_ends: list[datetime], since: datetime, now: datetime
-    ) -> tuple[str, datetime]:
+    def _next_check(
+        self,
+        request: TrackRequest,
+        open_keys: list[str],
+        results: Mapping[str, _Result],
+        stored: Mapping[TrackKey, Tracked],
+        keys: Mapping[str, TrackKey],
+        since: datetime,
+        now: datetime,
+    ) -> datetime:
+        """When the open ids are checked next: on the backoff, but never after the earliest of their window ends."""
+        ends = []
+        for key in open_keys:
+            item = stored.get(keys[key])
+            report = results[key].report or (item.report if item else None)
+            ends.append(self.window_end(report, item.tracked_since if item else since))
         due = now + timedelta(seconds=recheck_interval(request.attempt, self.recheck_delays))
-        # Never wait past the earliest window end among these ids: that check settles it.
-        due = max(now + timedelta(seconds=1), min([due, *window_ends]))
-        chain = uuid.uuid4().hex
+        return max(now + timedelta(seconds=1), min([due, *ends]))
+
+    def _send_recheck(self, request: TrackRequest, claimed: list[str], since: datetime, chain: str, due: datetime, now: datetime) -> None:
         message = TrackRequest(
             kind=request.kind,
-            ids=tuple(open_keys),
+            ids=tuple(claimed),
             context=request.context,
             attempt=request.attempt + 1,
             chain=chain,
@@ -465,14 +486,26 @@ class Tracker:
             not_before=due if due - now > timedelta(seconds=SQS_MAX_DELAY) else None,
         )
         self.queue.send(message.to_body(), sqs_delay(due - now))
-        return chain, due
 
     def _change(
-        self, key: TrackKey, result: _Result, request: TrackRequest, since: datetime, chain: str | None, due: datetime | None, now: datetime
+        self,
+        key: TrackKey,
+        result: _Result,
+        request: TrackRequest,
+        since: datetime,
+        chain: str | None,
+        own_chain: str,
+        due: datetime | None,
+        now: datetime,
     ) -> Callable[[Tracked | None], Tracked | None]:
-        """The store update for one id: the answer (never backwards), the chain that follows it, the event."""
+        """The store update for one id: the answer (never backwards), the chain that follows it, the event.
+
+        Decided again on what is stored at write time (the write is conditional on it): an id another message
+        claimed in the meantime is left to that chain, unchanged."""
 
         def change(current: Tracked | None) -> Tracked | None:
+            if current is not None and not self._follows(current, request, own_chain, now):
+                return None
             applied = None
             if result.report is not None:
                 applied = apply_report(current, result.report, key=key, tracked_since=since, at=result.at)
@@ -522,6 +555,12 @@ def count_final(item: Tracked, now: datetime) -> None:
     start = min(item.report.submitted_at or item.tracked_since, item.tracked_since)
     emit("FinalOutcomes", 1, provider=provider, status=status)
     emit("TimeToFinal", max(0.0, (now - start).total_seconds()), provider=provider)
+
+
+def chain_of(message_id: str) -> str:
+    """The re-check chain a record claims ids for: the same for every delivery of that record (SQS duplicates and
+    redeliveries share a message id), different for any other message."""
+    return hashlib.sha256(message_id.encode()).hexdigest()[:32]
 
 
 # ---- the Lambda entry point -------------------------------------------------------------------------
