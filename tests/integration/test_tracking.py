@@ -18,6 +18,7 @@ from sms_status.model import iso, utcnow
 from sms_status.services import reset_services
 from sms_status.tracking import reset_trackers
 from tests.apigw import LambdaContext, call, load_handler, rest_event
+from tests.sqs_events import sqs_record
 
 MAX_RECEIVES = 3
 VISIBILITY = 30
@@ -96,20 +97,7 @@ class Stack:
         return messages
 
     def invoke(self, messages: list[dict], context: object | None = None) -> dict:
-        records = [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": self.arns[m["QueueUrl"]],
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
+        records = [sqs_record(m, self.arns[m["QueueUrl"]]) for m in messages]
         return self.handler.lambda_handler({"Records": records}, context or LambdaContext())
 
     def poll(self, context: object | None = None) -> tuple[list[dict], set[str]]:

@@ -322,7 +322,8 @@ class Tracker:
             logger.info("tracking message deferred: invocation out of time", extra={"provider": str(self.provider)})
             return
         try:
-            self.process(request, enqueued_at, chain_of(record.message_id))
+            redelivered = int(record.attributes.approximate_receive_count or 1) > 1
+            self.process(request, enqueued_at, chain_of(record.message_id), redelivered=redelivered)
         except (ServiceError, StoreConflict, PublishError) as error:
             code = error.code if isinstance(error, ServiceError) else type(error).__name__
             logger.warning(
@@ -331,7 +332,7 @@ class Tracker:
             )
             raise
 
-    def process(self, request: TrackRequest, enqueued_at: datetime, own_chain: str | None = None) -> None:
+    def process(self, request: TrackRequest, enqueued_at: datetime, own_chain: str | None = None, redelivered: bool = False) -> None:
         """Check one message's ids. `own_chain`: the re-check chain this record claims open ids for (derived from
         its SQS message id, so a redelivery of the same record claims the same chain)."""
         now = self.now()
@@ -350,10 +351,12 @@ class Tracker:
         stored = self.store.get_many(keys.values())
         since = request.since or enqueued_at
         # Events a crashed or failed processor left behind go out first: no provider outage can hold them back.
+        # A redelivered record publishes its ids' outboxes whatever their age: it may be the very record whose
+        # publish failed, and once its ids are final no later message would come for them.
         stale = [
             (item.key, event)
             for item in stored.values()
-            if item.outbox and item.outbox_at is not None and now - item.outbox_at >= OUTBOX_GRACE
+            if item.outbox and item.outbox_at is not None and (redelivered or now - item.outbox_at >= OUTBOX_GRACE)
             for event in item.outbox
         ]
         self._publish(stale)
