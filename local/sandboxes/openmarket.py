@@ -31,7 +31,7 @@ XML_DECLARATION = b'<?xml version="1.0" ?>\n'
 
 DEFAULT_CREDENTIALS = {"account_id": "000-111-222-33333", "password": "p&ss<w>rd\"'"}
 
-# Status descriptions as the seed document and the observed live answers word them (PROVIDERS.md 1.2-1.4).
+# Status descriptions as the seed document and the observed live answers word them (OpenMarket's v3 code pages).
 STATUS_DESCRIPTIONS: dict[int, str] = {
     0: "Message successfully sent to carrier.",
     1: "Processing request",

@@ -2,7 +2,7 @@
 describes it: `Access-Token` auth, `{"ids": [...]}` bodies, at most 100 ids, `null` entries plus
 "SMS <id> not found" errors for unknown ids, and the documented `result: false` error strings.
 
-Wooxy does not document HTTP statuses (PROVIDERS.md section 2). This sandbox answers 200 for
+Wooxy does not document HTTP statuses (the seed document). This sandbox answers 200 for
 `result: true`, 401 for "Invalid authorization token!" and 400 for the argument errors; the official SDK's
 Guzzle adapter reads JSON bodies out of 4xx answers, which suggests the real API does use 4xx. Clients
 must decide on the body, not the status.

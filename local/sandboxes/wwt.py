@@ -1,6 +1,6 @@
 """A local WWT REST API (BSG platform): `GET /rest/sms/{id}` and `GET /rest/sms/reference/{reference}`.
 
-Behaviour, and where each part comes from (PROVIDERS.md section 3):
+Behaviour, and where each part comes from (the seed document and BSG's public clients):
 - Auth: the `X-API-KEY` header (BSG v1; `auth_header` changes the name). A wrong or missing key answers
   HTTP 401 with `{"error": 1, "errorDescription": "Invalid API key"}`: code 1 is bsg-python's client
   code for that case, and that the API itself uses it is our inference.

@@ -84,7 +84,7 @@ EVENT_FILES = {
 }
 FUNCTIONS = {Provider.OPENMARKET: "OpenMarketFunction", Provider.WOOXY: "WooxyFunction", Provider.WWT: "WwtFunction"}
 SECRETS = {Provider.OPENMARKET: "OpenMarketSecret", Provider.WOOXY: "WooxySecret", Provider.WWT: "WwtSecret"}
-# Pinned secret JSON keys (DESIGN.md "Local run").
+# Pinned secret JSON keys (docs/local.md, docs/deploy.md).
 SECRET_KEYS = {Provider.OPENMARKET: {"account_id", "password"}, Provider.WOOXY: {"access_token"}, Provider.WWT: {"api_key"}}
 ERROR_CODES = {"invalid_request", "provider_error", "provider_timeout", "provider_unavailable", "credentials_error", "internal_error"}
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace", "x-amazon-apigateway-any-method")

@@ -1,4 +1,4 @@
-"""Every route of DESIGN.md through the real handlers, with moto's Secrets Manager and the sandboxes over HTTP."""
+"""Every pinned route (README "HTTP API") through the real handlers, with moto's Secrets Manager and the sandboxes over HTTP."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def test_wwt_rejects_both_ids_and_references():
 
 
 def test_wwt_ids_may_be_json_integers():
-    # DESIGN.md: WWT ids are integers; the report keeps the decimal string
+    # The contract: WWT ids are integers; the report keeps the decimal string
     assert parse_batch(json.dumps({"ids": [211, "212"]}), Provider.WWT) == ("id", ["211", "212"])
 
 

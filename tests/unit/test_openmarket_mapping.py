@@ -1,4 +1,4 @@
-"""The OpenMarket code table: every documented code and range (PROVIDERS.md 1.3/1.4), unknown codes, and the
+"""The OpenMarket code table: every documented code and range (OpenMarket's v3 code pages and the v4 docs), unknown codes, and the
 5-day window rule. Expectations are written out here, independently of the table they check."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sms_status.mapping.openmarket import (
 )
 from sms_status.model import Outcome, Provider, ProviderStatus, Report, Status, not_found
 
-# (first, last, status, final) as the brief and PROVIDERS.md describe each documented code or block.
+# (first, last, status, final) as OpenMarket's code pages describe each documented code or block.
 EXPECTED_RANGES: list[tuple[int, int, Status, bool]] = [
     (0, 0, Status.SENT, False),  # success only if it is the final receipt: promoted when the window closes
     (1, 2, Status.PENDING, False),

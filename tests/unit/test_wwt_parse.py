@@ -1,6 +1,6 @@
 """Reading WWT answers, validating ids and references, and reading the secret. No network.
 
-Fixtures in tests/fixtures/wwt (PROVIDERS.md section 3):
+Fixtures in tests/fixtures/wwt (shapes from the seed and BSG's public clients):
 - success_delivered.json: BSG's documented example; its elided `time_sent`/`time_dr` filled with plausible times.
 - success_sent_string_price.json: `error` as the string "0", price as the string "1.1000000" (BSG RCS report).
 - success_undeliverable.json: a v1 task-counter status with a receipt time.

@@ -1,4 +1,4 @@
-"""The HTTP API (DESIGN.md "HTTP API"): the routes of each provider on the Powertools REST resolver.
+"""The HTTP API (README "HTTP API"): the routes of each provider on the Powertools REST resolver.
 
 This is also the one place where domain errors become the pinned error JSON and status codes.
 """

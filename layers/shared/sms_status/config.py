@@ -22,7 +22,7 @@ DEFAULT_BASE_URLS = {
 }
 # OpenMarket's format is [DevelopmentEnvironment]/SMS/[Version0.0.0], at most 60 characters.
 DEFAULT_USER_AGENT = "SmsStatus/SMS/1.0.0"
-# WWT is a white-label of BSG, whose v1 API authenticates with this header (PROVIDERS.md section 3).
+# WWT is a white-label of BSG, whose v1 API authenticates with this header (its public Python client, bsg-python).
 DEFAULT_WWT_AUTH_HEADER = "X-API-KEY"
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
 

@@ -30,7 +30,7 @@ MAX_KEY_LENGTH = 128
 
 
 def as_key(value: object, provider: Provider, kind: Kind) -> object:
-    """WWT message ids are integers (DESIGN.md): a JSON number is taken as its decimal string. Anything else is
+    """WWT message ids are integers (the contract): a JSON number is taken as its decimal string. Anything else is
     returned as it is, for the caller's validation to judge."""
     if provider is Provider.WWT and kind == "id" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return str(value)

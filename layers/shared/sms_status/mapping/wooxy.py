@@ -1,9 +1,9 @@
 """Wooxy v3 `data.<id>.status`: the single place that says what each documented status string means.
 
-Source: the seed document "Get SMS Delivery Status" (PROVIDERS.md section 2). Six values are documented;
+Source: the seed document "Get SMS Delivery Status". Six values are documented;
 anything else is kept raw as `unknown`, never guessed.
 
-No query window here: Wooxy documents no retention period for SMS status (PROVIDERS.md open question 3),
+No query window here: Wooxy documents no retention period for SMS status (an open question),
 so nothing promotes a lingering `sent` the way OpenMarket's 5-day window does. Do not invent one.
 """
 

@@ -1,9 +1,9 @@
 """WWT (a white-label of BSG): what each `status` string and each `error` code means.
 
-WWT publishes no list of v1 status values (PROVIDERS.md sections 3 and 5). The table below covers every
+WWT publishes no list of v1 status values. The table below covers every
 value seen in the sources: the BSG v2 `MessageStatus` enum, the v1 task counters
-(`sent, delivered, expired, undeliverable, unknown`) and `rejected`, which peer APIs use and PROVIDERS.md
-lists as a probable v1 value. Anything else is `unknown` (not final) with the raw value kept by the parser.
+(`sent, delivered, expired, undeliverable, unknown`) and `rejected`, which peer APIs use and
+we take as a probable v1 value. Anything else is `unknown` (not final) with the raw value kept by the parser.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ ERROR_CODES: dict[int, str] = {
     36: "incorrect sender for 2WAY",
 }
 
-# Not in the seed: bsg-python defines client code 1 "Invalid API key" (PROVIDERS.md section 3). We infer
+# Not in the seed: bsg-python defines client code 1 "Invalid API key". We infer
 # that the API itself answers with it for a wrong key; HTTP 401/403 mean the same whatever the body says.
 INVALID_API_KEY = 1
 NOT_FOUND = 20

@@ -1,6 +1,6 @@
 """Wooxy v3 "Get SMS Delivery Status": `POST /v3/sms/info` with `{"ids": [...]}`, up to 100 ids a request.
 
-What the answers mean (seed document; PROVIDERS.md section 2):
+What the answers mean (the seed document "Get SMS Delivery Status"):
 - `{"result": true, "data": {<id>: {...} | null}, "errors": ["SMS <id> not found", ...]}`: a partial
   answer. A `null` entry or a "not found" error is that one id's answer, not a failed call (the official
   PHP SDK throws on any non-empty `errors`, losing the whole batch: we do not).

@@ -1,6 +1,6 @@
 """WWT REST (BSG platform): `GET /rest/sms/{id}` and `GET /rest/sms/reference/{reference}`.
 
-How an answer is read (PROVIDERS.md section 3):
+How an answer is read (the seed document, BSG's public clients and observed answers):
 - The body is JSON whether the HTTP status is 200 or 4xx; errors usually come inside HTTP 200.
 - `error` is a number or a string ("0", 0, "20", 20): read as int(str(x)). 0 is success.
 - HTTP 401/403, or error 1 "Invalid API key", is an authentication failure (ProviderAuthError).
