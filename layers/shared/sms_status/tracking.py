@@ -337,8 +337,8 @@ class Tracker:
         its SQS message id, so a redelivery of the same record claims the same chain)."""
         now = self.now()
         own_chain = own_chain or uuid.uuid4().hex
-        # `since` and `not_before` come from our own re-check messages, but a sender can write them too: hold them
-        # to what ours can carry, so that no message is followed forever or its window kept open by a future time.
+        # `since` and `not_before` come only from our own re-check queue; held to what ours can carry all the same
+        # (defence in depth: no message is followed for ever, or its window kept open, by a future time).
         request = replace(
             request,
             since=min(request.since, enqueued_at) if request.since else None,
