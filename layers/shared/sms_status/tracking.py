@@ -359,7 +359,7 @@ class Tracker:
             if item.outbox and item.outbox_at is not None and (redelivered or now - item.outbox_at >= OUTBOX_GRACE)
             for event in item.outbox
         ]
-        self._publish(stale)
+        self._publish_or_defer(stale, request, since)
         if stale:
             stored = self.store.get_many(keys.values())  # publishing cleared those outboxes
 
@@ -411,7 +411,7 @@ class Tracker:
                 claimed.append(key)
         if claimed and due is not None:
             self._send_recheck(request, claimed, since, own_chain, due, now)
-        self._publish(published)
+        self._publish_or_defer(published, request, since)
         logger.info(
             "tracking record processed",
             extra={
@@ -532,6 +532,21 @@ class Tracker:
             return replace(item, expires_at=int((end + RETENTION).timestamp()))
 
         return change
+
+    def _publish_or_defer(self, events: list[tuple[TrackKey, dict[str, Any]]], request: TrackRequest, since: datetime) -> None:
+        """Publish; if EventBridge refuses, the events stay in their outboxes and a message on our re-check queue comes
+        back for their ids once the outbox grace has passed, to publish them then. Not left to SQS redelivering this
+        record: a duplicate delivery of it may have been deleted, and a final id gets no other message."""
+        try:
+            self._publish(events)
+        except PublishError as error:
+            ids = tuple(dict.fromkeys(key.id for key, _ in events))
+            later = TrackRequest(kind=request.kind, ids=ids, context=request.context, attempt=request.attempt, since=since)
+            self.queue.send(later.to_body(), sqs_delay(OUTBOX_GRACE + timedelta(seconds=1)))
+            logger.warning(
+                "change events not published; they go out with a later message",
+                extra={"provider": str(self.provider), "events": len(events), "reason": str(error)},
+            )
 
     def _publish(self, events: list[tuple[TrackKey, dict[str, Any]]]) -> None:
         if not events:
