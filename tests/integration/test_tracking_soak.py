@@ -44,6 +44,8 @@ DUPLICATE, LOST_DELETE, PUBLISH_REFUSED = 0.05, 0.03, 0.02  # per record or publ
 HORIZON = timedelta(days=5, hours=12)
 HOPS = math.ceil(max(RECHECK_INTERVALS) / SQS_MAX_DELAY)  # messages per longest wait (the `not_before` hops)
 DISTURBED: Counter[tuple[str, str]] = Counter()  # per id: records carrying it that SQS duplicated or redelivered
+# A lookup that times out on a loaded machine (read timeout 0.5 s here) is an outage check of its own: one more message.
+SLOW_LOOKUPS = 2
 
 
 class Clock:
@@ -255,13 +257,13 @@ def test_soak_1000_ids_through_an_outage_duplicates_crashes_and_forgeries(
         f"events {len(published)} ({duplicates} duplicates by event_id); settled at window end {settled}; "
         f"forged messages in DLQs {forged_dead}, valid in DLQs 0; regressions {regressions}; "
         f"re-check messages per id: worst {worst}, schedule {bounds} + up to {HOPS + 1} per duplicate/redelivery of a record "
-        f"carrying the id ({extra} such events in all)"
+        f"carrying the id ({extra} such events in all) + {SLOW_LOOKUPS}"
     )
     over = [
         (provider, key, per_id[(provider, key)])
         for provider, keys in ids.items()
         for key in keys
-        if per_id[(provider, key)] > bounds[provider] + (HOPS + 1) * DISTURBED[(provider, key)]
+        if per_id[(provider, key)] > bounds[provider] + (HOPS + 1) * DISTURBED[(provider, key)] + SLOW_LOOKUPS
     ]
     assert over == []
     assert sum(per_id[(provider, key)] for provider, keys in ids.items() for key in keys) <= sum(
