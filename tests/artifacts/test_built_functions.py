@@ -72,6 +72,16 @@ def lambda_env(moto_server: str) -> dict[str, str]:
     }
 
 
+def create_table(moto_server: str, name: str, key: str) -> None:
+    """An on-demand table with one string hash key, in moto's server (as the template declares ours)."""
+    boto3.client("dynamodb", endpoint_url=moto_server, region_name="us-east-1").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def run_built(function: str, event_file: str, env: dict[str, str], runtime: Path) -> dict:
     code_dir = BUILD / function
     args = [sys.executable, "-I", "-S", "-c", DRIVER, str(code_dir), str(LAYER), str(runtime), str(ROOT / "events" / event_file)]
@@ -111,13 +121,7 @@ def test_built_function_answers_an_event(function, prefix, sandbox_module, event
 
 def test_built_tracked_function_reads_the_table(runtime_dir, moto_server):
     """The fourth function: GET /tracked/... from the status table, over HTTP to moto's DynamoDB."""
-    dynamodb = boto3.client("dynamodb", endpoint_url=moto_server, region_name="us-east-1")
-    dynamodb.create_table(
-        TableName="built-status",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(moto_server, "built-status", key="pk")
     env = {
         **lambda_env(moto_server),
         "POWERTOOLS_SERVICE_NAME": "tracked",
@@ -132,13 +136,7 @@ def test_built_tracked_function_reads_the_table(runtime_dir, moto_server):
 def test_built_bulk_function_answers_a_job_from_its_table_and_bucket(runtime_dir, moto_server):
     """The bulk function: GET /wooxy/bulk-jobs/{job_id} of a finished job, over HTTP to moto's DynamoDB and S3."""
     job_id = json.loads((ROOT / "events" / "wooxy" / "get_bulk_job.json").read_text())["pathParameters"]["job_id"]
-    dynamodb = boto3.client("dynamodb", endpoint_url=moto_server, region_name="us-east-1")
-    dynamodb.create_table(
-        TableName="built-jobs",
-        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(moto_server, "built-jobs", key="job_id")
     item = {"job_id": job_id, "state": "succeeded", "total": 4, "chunk_count": 1, "done": 4, "created_at": "2026-11-29T10:00:00.000Z"}
     item |= {"counts": {"delivered": 4}, "finished_at": "2026-11-29T10:00:01.000Z"}
     boto3.resource("dynamodb", endpoint_url=moto_server, region_name="us-east-1").Table("built-jobs").put_item(Item=item)
