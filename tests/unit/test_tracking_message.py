@@ -8,13 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sms_status.config import ConfigError
-from sms_status.model import Provider, ProviderStatus, Report, Status, utcnow
 from sms_status.services import OpenMarketService, WooxyService, WwtService
 from sms_status.tracking import (
     MAX_CONTEXT_BYTES,
     SQS_MAX_DELAY,
     MalformedMessage,
-    Tracker,
     TrackingConfig,
     TrackRequest,
     parse_message,
@@ -130,25 +128,8 @@ def test_the_sample_sqs_events_hold_what_their_names_say(name: str, service, mal
     assert failures == malformed
 
 
-@pytest.mark.parametrize("provider", list(Provider))
-def test_a_message_never_found_within_the_window_settles_as_not_found(provider):
-    tracker = Tracker(provider, service=None, store=None, publisher=None, queue=None, query_window=timedelta(hours=72))
-    open_not_found = Report(provider, "x1", Status.NOT_FOUND, False, ProviderStatus("not_found", "SMS x1 not found"))
-    settled = tracker.settle(open_not_found, "x1", utcnow())
-    assert (settled.status, settled.final, settled.details["query_window_closed"]) == (Status.NOT_FOUND, True, True)
-
-
 def test_wwt_ids_may_be_json_integers_on_the_queue_too() -> None:
     assert parse_message('{"ids": [211, "212"]}', WWT).ids == ("211", "212")
-
-
-@pytest.mark.parametrize(("provider", "window"), [(Provider.OPENMARKET, timedelta(days=5)), (Provider.WOOXY, timedelta(hours=72))])
-def test_the_query_window_closes_exactly_at_its_end(provider, window):
-    # OpenMarket: its documented 5 days; the others: QUERY_WINDOW_HOURS (72 here)
-    tracker = Tracker(provider, service=None, store=None, publisher=None, queue=None, query_window=timedelta(hours=72))
-    start = datetime(2025, 1, 1, tzinfo=UTC)
-    assert not tracker.window_closed(None, start, start + window - timedelta(seconds=1))
-    assert tracker.window_closed(None, start, start + window)
 
 
 # ---- the re-check schedule is configurable (RECHECK_DELAYS) ------------------------------------------
@@ -168,27 +149,3 @@ def test_bad_recheck_delays_are_a_configuration_error(raw: str) -> None:
 
     with pytest.raises(ConfigError, match="RECHECK_DELAYS"):
         parse_recheck_delays(raw)
-
-
-# ---- the query window starts at min(submitted_at, tracking start) ---------------------------------------
-SINCE = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
-
-
-def submitted(at: datetime | None) -> Report:
-    return Report(Provider.WOOXY, "m", Status.SENT, False, ProviderStatus("sent", None), submitted_at=at)
-
-
-@pytest.mark.parametrize(
-    ("submitted_at", "start"),
-    [
-        (SINCE - timedelta(minutes=5), SINCE - timedelta(minutes=5)),  # the provider's own time, when earlier
-        (SINCE + timedelta(days=30), SINCE),  # a future time would keep the message followed: tracking start
-        (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), SINCE),  # would overflow the window end
-        (datetime(1970, 1, 1, tzinfo=UTC), SINCE),  # an epoch default is junk, not a 56-year-old message
-        (None, SINCE),
-    ],
-)
-def test_the_window_starts_at_the_earlier_of_submit_time_and_tracking_start(submitted_at: datetime | None, start: datetime) -> None:
-    tracker = Tracker(Provider.WOOXY, WOOXY, store=None, publisher=None, queue=None, query_window=timedelta(hours=72))
-    assert tracker.window_start(submitted(submitted_at), SINCE) == start
-    assert tracker.window_end(submitted(submitted_at), SINCE) == start + timedelta(hours=72)

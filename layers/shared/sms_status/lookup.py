@@ -54,6 +54,12 @@ def error_report(provider: Provider, key: str, error: ServiceError) -> Report:
     )
 
 
+def failed_lookup(report: Report) -> str | None:
+    """The error code when `report` is an `error_report` (the lookup of that id failed), None for a real answer."""
+    error = (report.details or {}).get("error")
+    return str(error.get("code", "provider_error")) if isinstance(error, dict) else None
+
+
 class StatusService:
     """One provider's lookups. Subclasses say how to call their client; everything else is shared."""
 

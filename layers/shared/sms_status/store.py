@@ -26,6 +26,7 @@ from .model import Provider, Report, Status, iso, parse_iso
 MAX_HISTORY = 50  # entries kept per item (oldest dropped): bounds the item far below DynamoDB's 400 KB
 RETENTION = timedelta(days=30)  # how long an item outlives its query window (the TTL)
 WRITE_ATTEMPTS = 5  # optimistic-lock retries before giving up (the SQS record is then retried)
+UNREAD = object()  # `StatusStore.update`: the caller has not read the item
 
 
 class StoreConflict(Exception):
@@ -205,16 +206,19 @@ class StatusStore:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def update(self, key: TrackKey, change: Callable[[Tracked | None], Tracked | None]) -> Tracked | None:
-        """Read, change, write if nobody wrote in between; repeat on a conflict.
+    def update(
+        self, key: TrackKey, change: Callable[[Tracked | None], Tracked | None], read: Tracked | object | None = UNREAD
+    ) -> Tracked | None:
+        """Change, write if nobody wrote in between; on a conflict read the item again and repeat.
 
         `change` gets the current item (or None) and returns the new item, or None for "nothing to write".
+        `read`: the item as the caller already read it (None: absent), so the first attempt needs no read.
         Returns what was written (with its new version), or None when nothing was.
         """
         from botocore.exceptions import ClientError
 
-        for _ in range(WRITE_ATTEMPTS):
-            current = self.get(key)
+        for attempt in range(WRITE_ATTEMPTS):
+            current = self.get(key) if attempt or read is UNREAD else read
             wanted = change(current)
             if wanted is None:
                 return None

@@ -22,46 +22,36 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from . import tracking_rules as rules
 from .config import ConfigError
 from .errors import InvalidRequest, ServiceError
-from .lookup import MAX_KEY_LENGTH, Kind, StatusService, as_key
-from .mapping import openmarket as openmarket_mapping
-from .model import Outcome, Provider, ProviderStatus, Report, Status, iso, parse_iso, utcnow
+from .lookup import MAX_KEY_LENGTH, StatusService, as_key, failed_lookup
+from .model import Provider, parse_iso, utcnow
 from .observability import emit, logger
-from .publish import EventPublisher, PublishError, change_detail
+from .publish import EventPublisher, PublishError
 from .services import measured_lookup, service_for
-from .store import RETENTION, StatusStore, StoreConflict, Tracked, TrackKey, apply_report
+from .store import StatusStore, StoreConflict, Tracked
+from .tracking_rules import KEY_FIELDS, RECHECK_INTERVALS, SQS_MAX_DELAY, TrackRequest, recheck_interval, sqs_delay
 
 MAX_IDS = 100
 MAX_CONTEXT_BYTES = 4096  # serialized; the context travels in every re-check message and every event
 RECORD_MARGIN_SECONDS = 3  # beyond the lookup deadline: the table write, the event and the re-check message
-SQS_MAX_DELAY = 900  # seconds: SQS's DelaySeconds limit; longer waits are chained through `not_before`
-# Growing waits between checks of one message: 30 s, 1, 2, 4, 8, 15, 30 min, then hourly (RECHECK_DELAYS overrides).
-RECHECK_INTERVALS = (30, 60, 120, 240, 480, 900, 1800, 3600)
 MAX_RECHECK_DELAY = 12 * 3600  # seconds: a longer wait than half a day between checks is a typo, not a schedule
-# A provider time before this is junk (a zero date, an epoch default): tracking start is used instead.
-EARLIEST_PROVIDER_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-# A re-check chain whose check is this late is taken as lost; a new message for the id takes it over.
-CHAIN_LOST_AFTER = timedelta(minutes=30)
-# Outbox events older than this were left by a processor that crashed or failed to publish: republished.
-# Shorter than the queue's visibility timeout (>= 6 x the function timeout), longer than one invocation.
-OUTBOX_GRACE = timedelta(minutes=2)
-KEY_FIELDS: dict[str, Kind] = {"ids": "id", "references": "reference"}
 INTERNAL_FIELDS = frozenset({"attempt", "chain", "since", "not_before"})
 SENDER_FIELDS = frozenset({*KEY_FIELDS, "context"})
 RECHECK_FIELDS = SENDER_FIELDS | INTERNAL_FIELDS
+__all__ = ["SQS_MAX_DELAY", "TrackRequest", "recheck_interval", "sqs_delay"]  # re-exported: the message's vocabulary
 
 
 class MalformedMessage(Exception):
@@ -118,24 +108,6 @@ def parse_recheck_delays(raw: str) -> tuple[int, ...]:
 
 
 # ---- the message ------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class TrackRequest:
-    kind: Kind
-    ids: tuple[str, ...]
-    context: dict[str, Any] | None = None
-    attempt: int = 0  # how many checks came before this one (0: the sender's own message)
-    chain: str | None = None  # set on our re-check messages: which message follows these ids
-    since: datetime | None = None  # when tracking started (carried so the window survives missing items)
-    not_before: datetime | None = None  # a chained wait: do nothing before this time
-
-    def to_body(self) -> dict[str, Any]:
-        field = next(name for name, kind in KEY_FIELDS.items() if kind == self.kind)
-        body: dict[str, Any] = {field: list(self.ids), "attempt": self.attempt}
-        optional = {"context": self.context, "chain": self.chain, "since": iso(self.since), "not_before": iso(self.not_before)}
-        body.update({name: value for name, value in optional.items() if value is not None})
-        return body
-
-
 def _time_field(body: dict[str, Any], name: str) -> datetime | None:
     value = body.get(name)
     if value is None:
@@ -203,15 +175,6 @@ def parse_message(raw: str, service: StatusService, *, internal: bool = False) -
     )
 
 
-def recheck_interval(attempt: int, delays: tuple[int, ...] = RECHECK_INTERVALS) -> int:
-    """Seconds to wait before check number `attempt + 1`."""
-    return delays[min(attempt, len(delays) - 1)]
-
-
-def sqs_delay(wait: timedelta) -> int:
-    return max(0, min(SQS_MAX_DELAY, math.ceil(wait.total_seconds())))
-
-
 # ---- adapters ---------------------------------------------------------------------------------------
 class RecheckQueue:
     """The provider's re-check queue: only this function writes to it (senders are granted the tracking queue)."""
@@ -230,16 +193,11 @@ class RecheckQueue:
         self.client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body, separators=(",", ":")), DelaySeconds=delay_seconds)
 
 
-# ---- the tracker ------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _Result:
-    """What this check decided for one id, before it is written."""
-
-    report: Report | None  # None: no usable answer this time (lookup error): check again
-    at: datetime | None = None  # the history time, when not the report's checked_at (window closing)
-
-
+# ---- the tracker: the I/O around the rules ----------------------------------------------------------
 class Tracker:
+    """Reads the ids' items once, looks up the ids the rules pick, writes each decided item (conditionally, on the
+    version read), sends the one re-check and publishes the events. Every decision is in `tracking_rules`."""
+
     def __init__(
         self,
         provider: Provider,
@@ -257,45 +215,10 @@ class Tracker:
         self.store = store
         self.publisher = publisher
         self.queue = queue
-        self.query_window = query_window
+        self.window = rules.window_for(provider, query_window)
         self.now = now
         self.recheck_delays = recheck_delays
         self.recheck_queue_arn = recheck_queue_arn
-
-    # ---- the query window ----------------------------------------------------------------------------
-    def window_start(self, report: Report | None, since: datetime) -> datetime:
-        """The provider's submit time, but never after tracking started (a future or junk time would keep a message
-        followed for ever, or overflow): min(submitted_at, tracking start)."""
-        submitted = report.submitted_at if report is not None else None
-        if submitted is None or submitted < EARLIEST_PROVIDER_TIME:
-            return since
-        return min(submitted, since)
-
-    def window_end(self, report: Report | None, since: datetime) -> datetime:
-        window = openmarket_mapping.QUERY_WINDOW if self.provider is Provider.OPENMARKET else self.query_window
-        return self.window_start(report, since) + window
-
-    def window_closed(self, report: Report | None, since: datetime, now: datetime) -> bool:
-        return now >= self.window_end(report, since)
-
-    def settle(self, report: Report | None, key: str, now: datetime) -> Report:
-        """The final report once the provider can no longer be asked (mapping rules; never a guess)."""
-        if report is None:
-            report = Report(
-                provider=self.provider,
-                id=key,
-                status=Status.UNKNOWN,
-                final=False,
-                provider_status=ProviderStatus("query_window_closed", "no usable answer before the query window closed"),
-                checked_at=now,
-            )
-        if report.status is Status.NOT_FOUND:
-            settled = report.with_status(Outcome(Status.NOT_FOUND, final=True))  # never found within the window
-        elif self.provider is Provider.OPENMARKET:
-            settled = openmarket_mapping.on_window_closed(report)
-        else:
-            settled = report if report.final else report.with_status(Outcome(Status.UNKNOWN, final=True))
-        return replace(settled, details={**(settled.details or {}), "query_window_closed": True})
 
     # ---- one record ----------------------------------------------------------------------------------
     def handle_record(self, record: SQSRecord, out_of_time: bool = False) -> None:
@@ -335,235 +258,124 @@ class Tracker:
     def process(self, request: TrackRequest, enqueued_at: datetime, own_chain: str | None = None, redelivered: bool = False) -> None:
         """Check one message's ids. `own_chain`: the re-check chain this record claims open ids for (derived from
         its SQS message id, so a redelivery of the same record claims the same chain)."""
-        now = self.now()
-        own_chain = own_chain or uuid.uuid4().hex
-        # `since` and `not_before` come only from our own re-check queue; held to what ours can carry all the same
-        # (defence in depth: no message is followed for ever, or its window kept open, by a future time).
-        request = replace(
-            request,
-            since=min(request.since, enqueued_at) if request.since else None,
-            not_before=min(request.not_before, enqueued_at + timedelta(seconds=max(self.recheck_delays))) if request.not_before else None,
+        request = rules.held_request(request, enqueued_at, self.recheck_delays)
+        check = rules.Check(
+            provider=self.provider,
+            window=self.window,
+            request=request,
+            own_chain=own_chain or uuid.uuid4().hex,
+            since=request.since or enqueued_at,
+            now=self.now(),
+            delays=self.recheck_delays,
+            redelivered=redelivered,
         )
-        if request.not_before is not None and request.not_before - now >= timedelta(seconds=1):
-            self.queue.send(request.to_body(), sqs_delay(request.not_before - now))  # a chained wait: one more hop
+        hop = rules.chained_wait(check)
+        if hop is not None:
+            self._send(*hop)
             return
-        keys = {key: TrackKey(self.provider, request.kind, key) for key in request.ids}
-        stored = self.store.get_many(keys.values())
-        since = request.since or enqueued_at
-        # Events a crashed or failed processor left behind go out first: no provider outage can hold them back.
-        # A redelivered record publishes its ids' outboxes whatever their age: it may be the very record whose
-        # publish failed, and once its ids are final no later message would come for them.
-        stale = [
-            (item.key, event)
-            for item in stored.values()
-            if item.outbox and item.outbox_at is not None and (redelivered or now - item.outbox_at >= OUTBOX_GRACE)
-            for event in item.outbox
-        ]
-        self._publish_or_defer(stale, request, since)
-        if stale:
-            stored = self.store.get_many(keys.values())  # publishing cleared those outboxes
+        stored = {key.id: item for key, item in self.store.get_many(map(check.key, request.ids)).items()}
+        stale = rules.stale_events(check, stored)
+        stored.update(self._publish_or_defer(check, stale, stored))  # first: no provider outage can hold them back
 
-        results: dict[str, _Result] = {}
-        to_check: list[str] = []
-        for key in request.ids:
-            item = stored.get(keys[key])
-            if not self._follows(item, request, own_chain, now):
-                continue
-            report = item.report if item else None
-            if self.window_closed(report, item.tracked_since if item else since, now):
-                results[key] = _Result(self.settle(report, key, now), at=now)
-            else:
-                to_check.append(key)
-        if to_check:
-            try:
-                answers = measured_lookup(self.service, to_check, request.kind, via="queue")
-            except InvalidRequest:
-                raise
-            except ServiceError as error:
-                # An outage, a timeout, refused credentials: not the message's fault. No answer this time; the ids
-                # are checked again on their backoff like any open message, and the record is processed.
-                logger.warning(
-                    "provider unavailable; the ids are checked again later",
-                    extra={"provider": str(self.provider), "error_code": error.code, "ids": len(to_check), "attempt": request.attempt},
-                )
-                answers = [None] * len(to_check)
-            for key, answer in zip(to_check, answers, strict=True):
-                results[key] = _Result(None) if answer is None else self._read_answer(stored.get(keys[key]), answer, key, now)
+        triaged = rules.triage(check, stored)
+        answers = self._look_up(check, triaged.to_check)
+        decision = rules.decide(check, stored, triaged, answers)
 
-        open_keys = [key for key, result in results.items() if not self._final_after(stored.get(keys[key]), result)]
-        due = self._next_check(request, open_keys, results, stored, keys, since, now) if open_keys else None
-
-        # Claim before send: write first (each id's answer, and for open ids the new chain, conditionally), then
-        # send the one re-check for the ids this record now owns.
-        published: list[tuple[TrackKey, dict[str, Any]]] = []
+        # Claim before send: write first (each id's answer and, for open ids, this record's chain, conditionally),
+        # then send the one re-check for the ids this record now owns.
+        written: dict[str, Tracked] = {}
+        events: list[tuple[str, dict[str, Any]]] = []
         claimed: list[str] = []
-        for key, result in results.items():
-            chain = own_chain if key in open_keys else None
-            written = self.store.update(keys[key], self._change(keys[key], result, request, since, chain, own_chain, due, now))
-            if written is not None:  # the event this write added, if any (its id names the version written)
-                published += [(keys[key], event) for event in written.outbox if event["event_id"] == f"{keys[key].pk}#{written.version}"]
-                before = stored.get(keys[key])
-                if written.report.final and (before is None or not before.report.final):
-                    count_final(written, now)
-            if chain is not None and (written.chain == own_chain if written is not None else stored.get(keys[key]) is None):
-                # Ours now; or never stored yet (no answer so far): nothing to claim it from, so it stays with this
-                # message (at most one extra chain per sender duplicate, until an answer is stored).
-                claimed.append(key)
-        if claimed and due is not None:
-            self._send_recheck(request, claimed, since, own_chain, due, now)
-        self._publish_or_defer(published, request, since)
+        for id in decision.results:
+            item, event = self._write(check, decision, id, stored.get(id))
+            if item is not None:
+                written[id] = item
+                if item.report.final and not (stored.get(id) and stored[id].report.final):
+                    count_final(item, check.now)
+            if event is not None:
+                events.append((id, event))
+            if id in decision.open and rules.owns(check, item, stored.get(id)):
+                claimed.append(id)
+        if claimed and decision.due is not None:
+            self._send(*rules.recheck(check, claimed, decision.due))
+        self._publish_or_defer(check, events, written)
         logger.info(
             "tracking record processed",
             extra={
                 "provider": str(self.provider),
                 "ids": len(request.ids),
-                "checked": len(to_check),
-                "open": len(open_keys),
+                "checked": len(triaged.to_check),
+                "open": len(decision.open),
                 "claimed": len(claimed),
-                "events": len(published) + len(stale),
+                "events": len(events) + len(stale),
             },
         )
 
-    # ---- helpers -------------------------------------------------------------------------------------
-    def _follows(self, item: Tracked | None, request: TrackRequest, own_chain: str, now: datetime) -> bool:
-        """Should this message check the id? Exactly one re-check chain follows an open message."""
-        if item is None:
-            return True
-        if item.report.final:
-            return False
-        if item.chain is None or item.chain == own_chain:  # unclaimed, or claimed by this very record before a crash
-            return True
-        if request.chain is not None:
-            return request.chain == item.chain  # a duplicate or orphaned re-check message: not ours
-        # A sender's message for an id that a chain already follows (e.g. an SQS duplicate): leave it to
-        # the chain, unless the chain's check is long overdue (its message was lost or went to the DLQ).
-        return item.next_check_at is None or now - item.next_check_at > CHAIN_LOST_AFTER
+    # ---- the I/O -------------------------------------------------------------------------------------
+    def _look_up(self, check: rules.Check, ids: list[str]) -> dict[str, rules.Answer]:
+        if not ids:
+            return {}
+        try:
+            reports = measured_lookup(self.service, ids, check.request.kind, via="queue")
+        except InvalidRequest:
+            raise
+        except ServiceError as error:
+            # An outage, a timeout, refused credentials: not the message's fault. No answer this time; the ids
+            # are checked again on their backoff like any open message, and the record is processed.
+            logger.warning(
+                "provider unavailable; the ids are checked again later",
+                extra={"provider": str(self.provider), "error_code": error.code, "ids": len(ids), "attempt": check.request.attempt},
+            )
+            return dict.fromkeys(ids, rules.LookupFailed(error.code))
+        answers: dict[str, rules.Answer] = {}
+        for id, report in zip(ids, reports, strict=True):
+            code = failed_lookup(report)
+            answers[id] = report if code is None else rules.LookupFailed(code)
+        return answers
 
-    def _read_answer(self, item: Tracked | None, answer: Report, key: str, now: datetime) -> _Result:
-        if answer.details and "error" in answer.details:
-            # The lookup of this id failed (not an answer about the message): check again, store nothing.
-            return _Result(None)
-        if answer.status is Status.NOT_FOUND and (item is None or item.report.status is Status.NOT_FOUND):
-            # Never seen yet: senders enqueue right after sending, often before the provider can answer for the
-            # message. Stored as not final (ranked with pending) and checked again; final when the window closes.
-            return _Result(replace(answer, final=False))
-        if answer.status is Status.NOT_FOUND:
-            if self.provider is Provider.OPENMARKET:
-                # OpenMarket forgets tickets after its 5-day window (711): the ticket aged out, settle it.
-                return _Result(self.settle(item.report, key, now), at=now)
-            logger.warning("a tracked message is no longer found; checking again", extra={"provider": str(self.provider)})
-            return _Result(None)
-        return _Result(answer)
-
-    @staticmethod
-    def _final_after(item: Tracked | None, result: _Result) -> bool:
-        return (item is not None and item.report.final) or (result.report is not None and result.report.final)
-
-    def _next_check(
-        self,
-        request: TrackRequest,
-        open_keys: list[str],
-        results: Mapping[str, _Result],
-        stored: Mapping[TrackKey, Tracked],
-        keys: Mapping[str, TrackKey],
-        since: datetime,
-        now: datetime,
-    ) -> datetime:
-        """When the open ids are checked next: on the backoff, but never after the earliest of their window ends."""
-        ends = []
-        for key in open_keys:
-            item = stored.get(keys[key])
-            report = results[key].report or (item.report if item else None)
-            ends.append(self.window_end(report, item.tracked_since if item else since))
-        due = now + timedelta(seconds=recheck_interval(request.attempt, self.recheck_delays))
-        return max(now + timedelta(seconds=1), min([due, *ends]))
-
-    def _send_recheck(self, request: TrackRequest, claimed: list[str], since: datetime, chain: str, due: datetime, now: datetime) -> None:
-        message = TrackRequest(
-            kind=request.kind,
-            ids=tuple(claimed),
-            context=request.context,
-            attempt=request.attempt + 1,
-            chain=chain,
-            since=since,
-            not_before=due if due - now > timedelta(seconds=SQS_MAX_DELAY) else None,
-        )
-        self.queue.send(message.to_body(), sqs_delay(due - now))
-
-    def _change(
-        self,
-        key: TrackKey,
-        result: _Result,
-        request: TrackRequest,
-        since: datetime,
-        chain: str | None,
-        own_chain: str,
-        due: datetime | None,
-        now: datetime,
-    ) -> Callable[[Tracked | None], Tracked | None]:
-        """The store update for one id: the answer (never backwards), the chain that follows it, the event.
-
-        Decided again on what is stored at write time (the write is conditional on it): an id another message
-        claimed in the meantime is left to that chain, unchanged."""
+    def _write(
+        self, check: rules.Check, decision: rules.Decision, id: str, read: Tracked | None
+    ) -> tuple[Tracked | None, dict[str, Any] | None]:
+        """Store what the rules decided, conditional on the item as read; on a conflict the rules decide again on
+        what the other writer stored. Returns the item written (or None) and the event it carries."""
+        decided: list[rules.Write | None] = [None]
 
         def change(current: Tracked | None) -> Tracked | None:
-            if current is not None and not self._follows(current, request, own_chain, now):
-                return None
-            applied = None
-            if result.report is not None:
-                applied = apply_report(current, result.report, key=key, tracked_since=since, at=result.at)
-            if applied is None:
-                if current is None or chain is None or current.report.final:
-                    return None  # nothing new to store, and no chain to record
-                item = current
-            else:
-                item = applied.item
-                if current is None:
-                    item = replace(item, context=request.context)
-                if applied.changed:
-                    version = (current.version if current else 0) + 1
-                    event = change_detail(item.report, applied.previous_status, item.context, f"{key.pk}#{version}")
-                    item = replace(item, outbox=(*item.outbox, event), outbox_at=now)
-            if chain is not None and not item.report.final:
-                item = replace(item, chain=chain, next_check_at=due)
-            elif item.report.final:
-                item = replace(item, chain=None, next_check_at=None)
-            end = now if item.report.final else self.window_end(item.report, item.tracked_since)
-            return replace(item, expires_at=int((end + RETENTION).timestamp()))
+            decided[0] = rules.next_item(check, decision, id, current)
+            return decided[0].item if decided[0] else None
 
-        return change
+        item = self.store.update(check.key(id), change, read=read)
+        return item, decided[0].event if item is not None and decided[0] else None
 
-    def _publish_or_defer(self, events: list[tuple[TrackKey, dict[str, Any]]], request: TrackRequest, since: datetime) -> None:
-        """Publish; if EventBridge refuses, the events stay in their outboxes and a message on our re-check queue comes
-        back for their ids once the outbox grace has passed, to publish them then. Not left to SQS redelivering this
-        record: a duplicate delivery of it may have been deleted, and a final id gets no other message."""
+    def _send(self, message: TrackRequest, delay_seconds: int) -> None:
+        self.queue.send(message.to_body(), delay_seconds)
+
+    def _publish_or_defer(
+        self, check: rules.Check, events: list[tuple[str, dict[str, Any]]], items: Mapping[str, Tracked]
+    ) -> dict[str, Tracked]:
+        """Publish, then clear the events from their items (conditional on the versions in `items`); returns the items
+        as cleared. If EventBridge refuses, the events stay in their outboxes for a later message (`publish_later`)."""
+        if not events:
+            return {}
         try:
-            self._publish(events)
+            self.publisher.publish([event for _, event in events])
         except PublishError as error:
-            ids = tuple(dict.fromkeys(key.id for key, _ in events))
-            later = TrackRequest(kind=request.kind, ids=ids, context=request.context, attempt=request.attempt, since=since)
-            self.queue.send(later.to_body(), sqs_delay(OUTBOX_GRACE + timedelta(seconds=1)))
+            self._send(*rules.publish_later(check, [id for id, _ in events]))
             logger.warning(
                 "change events not published; they go out with a later message",
                 extra={"provider": str(self.provider), "events": len(events), "reason": str(error)},
             )
-
-    def _publish(self, events: list[tuple[TrackKey, dict[str, Any]]]) -> None:
-        if not events:
-            return
-        self.publisher.publish([event for _, event in events])
-        by_key: dict[TrackKey, set[str]] = {}
-        for key, event in events:
-            by_key.setdefault(key, set()).add(event["event_id"])
-        for key, event_ids in by_key.items():
-
-            def clear(current: Tracked | None, event_ids: set[str] = event_ids) -> Tracked | None:
-                if current is None or not any(event["event_id"] in event_ids for event in current.outbox):
-                    return None
-                remaining = tuple(event for event in current.outbox if event["event_id"] not in event_ids)
-                return replace(current, outbox=remaining, outbox_at=current.outbox_at if remaining else None)
-
-            self.store.update(key, clear)
+            return {}
+        published: dict[str, set[str]] = {}
+        for id, event in events:
+            published.setdefault(id, set()).add(event["event_id"])
+        cleared = {}
+        for id, event_ids in published.items():
+            clear = partial(rules.without_events, event_ids=frozenset(event_ids))
+            item = self.store.update(check.key(id), clear, read=items.get(id))
+            if item is not None:
+                cleared[id] = item
+        return cleared
 
 
 def count_final(item: Tracked, now: datetime) -> None:
