@@ -27,7 +27,8 @@ from local.sandboxes.base import Fault
 from sms_status.model import Provider, Report
 from sms_status.publish import EventPublisher, PublishError
 from sms_status.store import rank
-from sms_status.tracking import RECHECK_INTERVALS, SQS_MAX_DELAY, RecheckQueue, handle_batch, reset_trackers, tracker_for
+from sms_status.tracking import RecheckQueue, handle_batch, reset_trackers, tracker_for
+from sms_status.tracking_rules import RECHECK_INTERVALS, SQS_MAX_DELAY
 from tests.apigw import LambdaContext
 from tests.sqs_events import sqs_record
 

@@ -11,14 +11,11 @@ from sms_status.config import ConfigError
 from sms_status.services import OpenMarketService, WooxyService, WwtService
 from sms_status.tracking import (
     MAX_CONTEXT_BYTES,
-    SQS_MAX_DELAY,
     MalformedMessage,
     TrackingConfig,
-    TrackRequest,
     parse_message,
-    recheck_interval,
-    sqs_delay,
 )
+from sms_status.tracking_rules import SQS_MAX_DELAY, TrackRequest, recheck_interval, sqs_delay
 
 WWT = WwtService(secrets=None, make_client=None)
 WOOXY = WooxyService(secrets=None, make_client=None)

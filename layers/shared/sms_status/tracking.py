@@ -42,7 +42,7 @@ from .observability import emit, logger
 from .publish import EventPublisher, PublishError
 from .services import measured_lookup, service_for
 from .store import StatusStore, StoreConflict, Tracked
-from .tracking_rules import KEY_FIELDS, RECHECK_INTERVALS, SQS_MAX_DELAY, TrackRequest, recheck_interval, sqs_delay
+from .tracking_rules import KEY_FIELDS, RECHECK_INTERVALS, TrackRequest
 
 MAX_IDS = 100
 MAX_CONTEXT_BYTES = 4096  # serialized; the context travels in every re-check message and every event
@@ -51,7 +51,6 @@ MAX_RECHECK_DELAY = 12 * 3600  # seconds: a longer wait than half a day between 
 INTERNAL_FIELDS = frozenset({"attempt", "chain", "since", "not_before"})
 SENDER_FIELDS = frozenset({*KEY_FIELDS, "context"})
 RECHECK_FIELDS = SENDER_FIELDS | INTERNAL_FIELDS
-__all__ = ["SQS_MAX_DELAY", "TrackRequest", "recheck_interval", "sqs_delay"]  # re-exported: the message's vocabulary
 
 
 class MalformedMessage(Exception):
