@@ -26,8 +26,9 @@ from tests.infra.test_template import FUNCTIONS, ROOT, TEMPLATE_PATH, parameter_
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
 SAM_TRANSFORM = Path(__file__).with_name("sam_transform.py")
 
-# What Lambda's SQS poller calls with the function's role (event source mappings).
-CONSUME = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
+# What Lambda's SQS poller calls with the function's role (event source mappings; the same three actions as
+# AWSLambdaSQSQueueExecutionRole, on the function's own queues instead of "*"). The code calls none of them.
+CONSUME = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 # Lambda writes a function's logs with its role, into the group the template creates (so no CreateLogGroup).
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 # X-Ray has no resource-level permissions: trace data goes to Resource "*".
