@@ -59,7 +59,7 @@ def provider_grants(prefix: str) -> dict[str, set[str]]:
         f"{prefix}TrackingQueue": CONSUME,
         f"{prefix}RecheckQueue": CONSUME | {"sqs:SendMessage"},  # tracking.RecheckQueue: its own re-checks only
         "StatusTable": STATUS_WRITES,
-        "StatusEventBus": {"events:PutEvents"},  # publish.ChangePublisher
+        "StatusEventBus": {"events:PutEvents"},  # publish.EventPublisher
         f"{prefix}LogGroup": LOGS,
         "*": XRAY,
     }
