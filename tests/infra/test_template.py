@@ -1,8 +1,8 @@
 """Static checks of template.yaml, api/openapi.yaml and events/: fast, no AWS, no network.
 
 What they guard: nothing is public (AWS_IAM on every operation), every integration reaches a function that
-exists and may invoke it, no policy grants writes on "*", each function reads only its own secret, every
-pinned route is served and has a realistic event, the timeout budget holds, and cfn-lint is clean.
+exists and may invoke it, every pinned route is served and has a realistic event, the timeout budget holds,
+and cfn-lint is clean. What the roles may do is test_least_privilege.py.
 """
 
 from __future__ import annotations
@@ -54,18 +54,6 @@ PROXY_ROUTES = {
     else f"{Provider(route[1].split('/')[1]).name.title().replace('Openmarket', 'OpenMarket')}Function"
     for route in PINNED_ROUTES
 }
-# Actions AWS accepts only on Resource "*": what a state machine needs to deliver its logs to CloudWatch
-# (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html). Allowed for state machines only.
-LOG_DELIVERY_ACTIONS = {
-    "logs:CreateLogDelivery",
-    "logs:GetLogDelivery",
-    "logs:UpdateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",
-}
 # The event files asked for, and the route each one exercises.
 EVENT_FILES = {
     "tracked/get_message.json": ("GET", "/tracked/{provider}/{id}"),
@@ -89,7 +77,6 @@ SECRET_KEYS = {Provider.OPENMARKET: {"account_id", "password"}, Provider.WOOXY: 
 ERROR_CODES = {"invalid_request", "provider_error", "provider_timeout", "provider_unavailable", "credentials_error", "internal_error"}
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace", "x-amazon-apigateway-any-method")
 API_GATEWAY_LIMIT_SECONDS = 29
-READ_ONLY_VERBS = ("Get", "List", "Describe", "BatchGet", "Query", "Scan", "Head")
 
 
 # --------------------------------------------------------------------------- loading
@@ -156,94 +143,6 @@ def resolve(value: Any) -> str:
     if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in template()["Parameters"]:
         return parameter_default(value["Ref"])
     return str(value)
-
-
-# --------------------------------------------------------------------------- SAM policy templates
-
-
-@cache
-def sam_policy_templates() -> dict[str, Any]:
-    """SAM's own policy template definitions, read as they are from the SAM CLI's translator."""
-    candidates = sorted(ROOT.glob(".venv-sam/lib/python3*/site-packages/samtranslator/policy_templates_data/policy_templates.json"))
-    try:
-        import samtranslator  # only when the SAM CLI shares this environment
-
-        candidates.append(Path(samtranslator.__file__).parent / "policy_templates_data" / "policy_templates.json")
-    except ImportError:
-        pass
-    assert candidates, "SAM's policy_templates.json not found: run `make install` (it creates .venv-sam)"
-    return json.loads(candidates[0].read_text())["Templates"]
-
-
-def substitute(node: Any, values: dict[str, Any]) -> Any:
-    """A policy template definition with {"Ref": Param} replaced by the values the template passes."""
-    if isinstance(node, dict):
-        if set(node) == {"Ref"} and node["Ref"] in values:
-            return values[node["Ref"]]
-        return {key: substitute(value, values) for key, value in node.items()}
-    if isinstance(node, list):
-        return [substitute(value, values) for value in node]
-    return node
-
-
-def expand_policies(policies: Any) -> list[dict[str, Any]]:
-    """The statements a SAM `Policies` property grants: inline documents and expanded policy templates."""
-    statements: list[dict[str, Any]] = []
-    for entry in policies if isinstance(policies, list) else [policies]:
-        assert isinstance(entry, dict), f"managed policy {entry!r}: only inline statements or SAM policy templates are allowed"
-        if "Statement" in entry:
-            statements += entry["Statement"]
-            continue
-        ((name, values),) = entry.items()
-        definition = sam_policy_templates()[name]["Definition"]
-        statements += substitute(definition, dict(values or {}))["Statement"]
-    return statements
-
-
-def all_statements() -> Iterator[tuple[str, dict[str, Any]]]:
-    """(resource, statement) for every IAM statement written in the template."""
-    for name, body in resources().items():
-        props = body.get("Properties", {})
-        if body["Type"] in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine") and "Policies" in props:
-            for statement in expand_policies(props["Policies"]):
-                yield name, statement
-        elif body["Type"] == "AWS::IAM::Role":
-            for policy in props.get("Policies", []):
-                for statement in policy["PolicyDocument"]["Statement"]:
-                    yield name, statement
-        elif body["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-            for statement in props["PolicyDocument"]["Statement"]:
-                yield name, statement
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def flatten(value: Any) -> str:
-    """A resource value as text: Sub variables filled in, other intrinsics kept as ${Name} placeholders."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Fn::Sub" in value:
-        sub = value["Fn::Sub"]
-        text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
-        for name, variable in variables.items():
-            text = text.replace("${" + name + "}", flatten(variable))
-        return text
-    if isinstance(value, dict) and "Ref" in value:
-        return "${" + value["Ref"] + "}"
-    return json.dumps(value)
-
-
-def is_every_resource(resource: Any) -> bool:
-    """ "*", or an ARN whose resource part is "*" (every queue, table or bus of the account)."""
-    text = re.sub(r"\$\{AWS::(\w+)\}", r"<\1>", flatten(resource))  # pseudo parameters hold "::"
-    return text == "*" or re.fullmatch(r"arn:[^:]*:[^:]*:[^:]*:[^:]*:\*", text) is not None
-
-
-def is_write(action: str) -> bool:
-    _service, _, verb = action.partition(":")
-    return action == "*" or "*" in verb or not verb.startswith(READ_ONLY_VERBS)
 
 
 # --------------------------------------------------------------------------- authorization
@@ -419,53 +318,6 @@ def test_openapi_avoids_what_api_gateway_cannot_import() -> None:
     assert not used & {"oneOf", "anyOf", "allOf", "not", "discriminator", "additionalProperties", "example", "examples", "readOnly"}
     assert "responses" not in openapi().get("components", {})
     assert all(re.fullmatch(r"[A-Za-z0-9]+", name) for name in openapi()["components"]["schemas"])  # model names
-
-
-# --------------------------------------------------------------------------- IAM
-
-
-def test_iam_statements_exist_to_be_checked() -> None:
-    # Guards the next test against passing because it found nothing.
-    assert len(list(all_statements())) >= len(FUNCTIONS)
-
-
-def test_no_statement_grants_writes_on_every_resource() -> None:
-    offending = []
-    for owner, statement in all_statements():
-        assert "NotAction" not in statement, owner
-        assert "NotResource" not in statement, owner
-        if statement["Effect"] != "Allow":
-            continue
-        if any(is_every_resource(resource) for resource in as_list(statement["Resource"])):
-            allowed = LOG_DELIVERY_ACTIONS if resources()[owner]["Type"] == "AWS::Serverless::StateMachine" else set()
-            offending += [(owner, action) for action in as_list(statement["Action"]) if is_write(action) and action not in allowed]
-    assert offending == []
-
-
-@pytest.mark.parametrize("provider", list(Provider))
-def test_each_function_reads_exactly_its_own_secret(provider: Provider) -> None:
-    function = FUNCTIONS[provider]
-    statements = [statement for owner, statement in all_statements() if owner == function]
-    secret_statements = [s for s in statements if any(str(a).startswith("secretsmanager:") for a in as_list(s["Action"]))]
-    assert len(secret_statements) == 1
-    (statement,) = secret_statements
-    assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
-    assert refs(statement["Resource"]) == {SECRETS[provider]}
-    # No other statement of this function reaches any secret.
-    secret_ids = set(resources("AWS::SecretsManager::Secret"))
-    assert all(not refs(s.get("Resource")) & secret_ids for s in statements if s is not statement)
-
-
-def test_iam_checks_catch_a_wildcard_write() -> None:
-    # The checker itself: a write on "*" and another function's secret would be flagged.
-    assert is_write("sqs:SendMessage")
-    assert is_write("dynamodb:*")
-    assert not is_write("secretsmanager:GetSecretValue")
-    assert is_every_resource("*")
-    assert is_every_resource({"Fn::Sub": ["arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${queueName}", {"queueName": "*"}]})
-    assert not is_every_resource({"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${Table}/index/*"})
-    expanded = expand_policies([{"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "WooxySecret"}}}])
-    assert refs(expanded[0]["Resource"]) == {"WooxySecret"}
 
 
 # --------------------------------------------------------------------------- functions, layer, secrets

@@ -122,8 +122,11 @@ def template() -> dict[str, Any]:
     return load(str(ROOT / "template.yaml"))
 
 
-def statements(properties: dict[str, Any]) -> list[dict[str, Any]]:
-    return [statement for policy in properties["Policies"] if "Statement" in policy for statement in policy["Statement"]]
+def statements(template: dict[str, Any], owner: str) -> list[dict[str, Any]]:
+    """The inline statements of the role `owner` runs with (its `Role: !GetAtt <role>.Arn`)."""
+    role = template["Resources"][owner]["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = template["Resources"][role]["Properties"]["Policies"]
+    return [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
 
 
 def test_state_machine_is_standard_with_logging_but_no_execution_data(template: dict[str, Any]):
@@ -132,8 +135,8 @@ def test_state_machine_is_standard_with_logging_but_no_execution_data(template: 
     assert machine["DefinitionUri"] == "statemachine/wooxy_bulk.asl.json"
     assert set(machine["DefinitionSubstitutions"]) == set(SUBSTITUTIONS)
     assert machine["Logging"]["IncludeExecutionData"] is False
-    invoked = [policy["LambdaInvokePolicy"]["FunctionName"] for policy in machine["Policies"] if "LambdaInvokePolicy" in policy]
-    assert invoked == [{"Ref": "WooxyFunction"}, {"Ref": "WooxyBulkFunction"}]
+    invoked = [s["Resource"] for s in statements(template, "WooxyBulkStateMachine") if s["Action"] == "lambda:InvokeFunction"]
+    assert invoked == [[{"Fn::GetAtt": ["WooxyFunction", "Arn"]}, {"Fn::GetAtt": ["WooxyBulkFunction", "Arn"]}]]
 
 
 def test_the_function_arn_of_the_state_machine_matches_its_name(template: dict[str, Any]):
@@ -160,8 +163,7 @@ def test_bucket_is_private_encrypted_tls_only_and_expires_job_data(template: dic
 
 
 def test_every_grant_is_scoped_to_one_resource(template: dict[str, Any]):
-    resources = template["Resources"]
-    wooxy = {s["Sid"]: s for s in statements(resources["WooxyFunction"]["Properties"])}
+    wooxy = {s["Sid"]: s for s in statements(template, "WooxyFunction")}
     assert wooxy["WriteChunkReports"]["Action"] == "s3:PutObject"
     assert wooxy["WriteChunkReports"]["Resource"] == {"Fn::Sub": "${BulkBucket.Arn}/jobs/*/chunks/*"}
     assert wooxy["CountChunkReports"] == {
@@ -170,7 +172,7 @@ def test_every_grant_is_scoped_to_one_resource(template: dict[str, Any]):
         "Action": "dynamodb:UpdateItem",
         "Resource": {"Fn::GetAtt": ["BulkJobsTable", "Arn"]},
     }
-    bulk = {s["Sid"]: s for s in statements(resources["WooxyBulkFunction"]["Properties"])}
+    bulk = {s["Sid"]: s for s in statements(template, "WooxyBulkFunction")}
     assert set(bulk) == {"JobData", "JobItems", "StartJobs", "SeeHowJobsEnded"}
     assert all(statement["Resource"] != "*" for statement in bulk.values())
 
