@@ -72,5 +72,5 @@ def test_unknown_field_names_are_cut_short_in_the_message():
     with pytest.raises(InvalidRequest) as caught:
         parse_batch(json.dumps(body), Provider.WOOXY)
     assert "x" * 40 not in caught.value.message
-    assert caught.value.message.count("\"field") == 5
+    assert caught.value.message.count('"field') == 5
     assert "and 3 more" in caught.value.message
