@@ -390,6 +390,30 @@ def test_a_burst_of_signals_still_stops_everything(tmp_path: Path) -> None:
     assert local.stop(signal.SIGINT) == 0, local.output()
 
 
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        (
+            {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE12", "AWS_SECRET_ACCESS_KEY": "s3cr3t-value"},
+            "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY",
+        ),
+        ({"AWS_PROFILE": "prod-admin"}, "AWS_PROFILE"),
+        ({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}, None),
+        ({}, None),
+    ],
+)
+def test_real_aws_credentials_are_warned_about_by_name_never_by_value(env: dict[str, str], named: str | None) -> None:
+    from local.run import real_credentials_warning
+
+    warning = real_credentials_warning(env)
+    if named is None:
+        assert warning is None
+    else:
+        assert warning is not None
+        assert f"({named})" in warning
+        assert not any(value in warning for value in env.values())
+
+
 def test_a_bad_log_level_stops_the_run_at_once() -> None:
     result = run_briefly({"LOG_LEVEL": "LOUD"})
     assert result.returncode == 2
