@@ -279,6 +279,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Seconds a socket read or write may stall: a client that announces a body and never sends it (or sends it a
+    # byte at a time) frees its thread instead of holding it forever. Not a limit on how long a route may work.
+    timeout = 60
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
