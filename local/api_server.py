@@ -140,7 +140,7 @@ class Answer:
 
     @classmethod
     def json(cls, status: int, payload: Any) -> Answer:
-        return cls(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+        return cls(status, json.dumps(payload, allow_nan=False).encode(), {"Content-Type": "application/json"})
 
 
 def gateway_error(status: int, message: str, response_type: str) -> Answer:
@@ -295,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             return 400, "send the body with a Content-Length (chunked bodies are not read locally)"
         raw = self.headers.get("Content-Length")
-        if raw is not None and not raw.strip().isdigit():
+        if raw is not None and not re.fullmatch(r"[0-9]+", raw.strip()):  # not isdigit(): it takes "²", which int() refuses
             return 400, "Content-Length must be a non-negative integer"
         if raw is not None and int(raw) > MAX_BODY:
             return 413, f"the body is larger than {MAX_BODY} bytes"

@@ -51,6 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the run itself is bounded at 600 s; the server's start comes on top
 def test_every_answer_conforms_to_the_api_document(server: LocalServer, tmp_path: Path) -> None:
     # fmt: off
     command = [

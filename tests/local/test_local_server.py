@@ -191,7 +191,8 @@ def test_a_method_the_route_does_not_have_is_405_error_json(server: LocalServer,
 
 
 @pytest.mark.parametrize(
-    ("length", "status"), [("-5", 400), ("abc", 400), ("1e3", 400), (str(10 * 1024 * 1024 + 1), 413), ("99999999999999999999", 413)]
+    ("length", "status"),
+    [("-5", 400), ("abc", 400), ("1e3", 400), ("\u00b2", 400), (str(10 * 1024 * 1024 + 1), 413), ("99999999999999999999", 413)],
 )
 def test_content_length_is_checked_before_anything_is_read(server: LocalServer, length: str, status: int) -> None:
     answered, _, body = raw_request(server, f"POST /wooxy/status HTTP/1.1\nHost: 127.0.0.1\nContent-Length: {length}\n")
