@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -219,14 +220,21 @@ def test_a_request_line_http_server_cannot_parse_is_error_json_too(server: Local
     assert body["error"]["code"] == "invalid_request"
 
 
+def log_lines(server: LocalServer) -> list[dict[str, Any]]:
+    """The functions' JSON log lines in the server's output (other lines, and any cut by a concurrent print, skipped)."""
+    lines = []
+    for text in server.output().splitlines():
+        with suppress(ValueError):
+            line = json.loads(text) if text.startswith('{"level"') else None
+            if isinstance(line, dict):
+                lines.append(line)
+    return lines
+
+
 def test_each_function_logs_under_its_own_service_name(server: LocalServer) -> None:
     for path in ("/wooxy/messages/%00", "/wwt/messages/%00", "/openmarket/messages/%00"):
         assert http("GET", server.url + path)[0] == 400  # each logs "request failed"
-    services = {
-        line["function_name"].rsplit("-", 1)[-1]: line["service"]
-        for line in map(json.loads, (text for text in server.output().splitlines() if text.startswith('{"level"')))
-        if "function_name" in line
-    }
+    services = {line["function_name"].rsplit("-", 1)[-1]: line["service"] for line in log_lines(server) if "function_name" in line}
     assert services["WooxyFunction"] == "wooxy"
     assert services["WwtFunction"] == "wwt"
     assert services["OpenMarketFunction"] == "openmarket"
