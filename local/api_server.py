@@ -2,7 +2,13 @@
 
 - `aws_proxy` operations (every route) become API Gateway REST proxy events (v1: resource, path,
   pathParameters, requestContext with a request id, body) for the real handler the integration URI names.
-- Anything else is 404 with the pinned error JSON.
+  As in API Gateway REST, `path` and `pathParameters` stay percent-encoded (the handlers decode them), and a
+  body that is not UTF-8 arrives base64-encoded.
+- Anything else is the pinned error JSON, whatever the method: 404 for an unknown path, 405 (with `Allow`) for a
+  method the path does not have. (Deployed, API Gateway answers the latter 403 "Missing Authentication Token".)
+- Only loopback may talk to it: a Host header other than 127.0.0.1, localhost or [::1] (any port) is refused,
+  so a web page cannot reach it through DNS rebinding. Content-Length is checked before anything is read:
+  not a number, negative, or a chunked body is 400; more than API Gateway's 10 MB is 413.
 Local mode does not check SigV4: every request is accepted unsigned.
 
 Local-only controls live under /_local/ (not part of the API): enqueue a tracking message, read the
@@ -23,13 +29,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from local.lambda_runtime import FunctionThrottled
 from local.stack import LocalAws
 from local.template import ACCOUNT, OPENAPI, load_yaml
 
 HTTP_METHODS = ("get", "post", "put", "delete", "patch", "head", "options")
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit: a larger request is 413 there too
+LOOPBACK_HOST = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?", re.IGNORECASE)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -47,8 +55,12 @@ class Route:
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if method != self.method:
             return None
+        return self.path_params(path)
+
+    def path_params(self, path: str) -> dict[str, str] | None:
+        """The path parameters, still percent-encoded, as API Gateway REST passes them."""
         found = self.pattern.fullmatch(path)
-        return None if found is None else {name: unquote(value) for name, value in found.groupdict().items()}
+        return None if found is None else found.groupdict()
 
 
 def compile_path(resource: str) -> re.Pattern[str]:
@@ -128,7 +140,7 @@ class Answer:
 
     @classmethod
     def json(cls, status: int, payload: Any) -> Answer:
-        return cls(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+        return cls(status, json.dumps(payload, allow_nan=False).encode(), {"Content-Type": "application/json"})
 
 
 def gateway_error(status: int, message: str, response_type: str) -> Answer:
@@ -188,6 +200,11 @@ class ApiServer:
             if params is None:
                 continue
             return self.call_function(route, params, method, path, url.query, headers, body)
+        allowed = sorted({route.method for route in self.routes if route.path_params(path) is not None})
+        if allowed:
+            answer = Answer.json(405, error_body("invalid_request", f"{path} does not take {method}; it takes {', '.join(allowed)}"))
+            answer.headers["Allow"] = ", ".join(allowed)
+            return answer
         return Answer.json(404, error_body("invalid_request", f"no route {method} {path}"))
 
     def call_function(self, route: Route, params: dict[str, str], method: str, path: str, query: str, headers: dict[str, str], body: bytes):
@@ -262,13 +279,35 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Seconds a socket read or write may stall: a client that announces a body and never sends it (or sends it a
+    # byte at a time) frees its thread instead of holding it forever. Not a limit on how long a route may work.
+    timeout = 60
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request below, without bodies
 
+    def _refusal(self) -> tuple[int, str] | None:
+        """Why this request is not read at all (status, message), or None."""
+        host = self.headers.get("Host")
+        if host is not None and not LOOPBACK_HOST.fullmatch(host.strip()):
+            return 400, "the local API answers only Host 127.0.0.1, localhost or [::1]"
+        if self.headers.get("Transfer-Encoding"):
+            return 400, "send the body with a Content-Length (chunked bodies are not read locally)"
+        raw = self.headers.get("Content-Length")
+        if raw is not None and not re.fullmatch(r"[0-9]+", raw.strip()):  # not isdigit(): it takes "²", which int() refuses
+            return 400, "Content-Length must be a non-negative integer"
+        if raw is not None and int(raw) > MAX_BODY:
+            return 413, f"the body is larger than {MAX_BODY} bytes"
+        return None
+
     def _dispatch(self) -> None:
         started = time.monotonic()
+        refusal = self._refusal()
+        if refusal is not None:
+            self.close_connection = True  # the body (if any) was not read: the connection cannot carry another request
+            self._send(Answer.json(refusal[0], error_body("invalid_request", refusal[1])))
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {name: value for name, value in self.headers.items()}
@@ -277,6 +316,12 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:
             self.server.api.log(f"[api] {self.command} {urlsplit(self.path).path}: {type(exc).__name__}")
             answer = gateway_error(500, "Internal server error", "DEFAULT_5XX")
+        self._send(answer)
+        if not urlsplit(self.path).path.startswith("/_local/"):
+            elapsed_ms = (time.monotonic() - started) * 1000
+            self.server.api.log(f"[api] {self.command} {urlsplit(self.path).path} -> {answer.status} ({elapsed_ms:.0f} ms)")
+
+    def _send(self, answer: Answer) -> None:
         self.send_response(answer.status)
         for name, value in answer.headers.items():
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -285,8 +330,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(answer.body)
-        if not urlsplit(self.path).path.startswith("/_local/"):
-            elapsed_ms = (time.monotonic() - started) * 1000
-            self.server.api.log(f"[api] {self.command} {urlsplit(self.path).path} -> {answer.status} ({elapsed_ms:.0f} ms)")
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+    def __getattr__(self, name: str) -> Any:
+        """`do_<METHOD>` for every method (TRACE, CONNECT, anything): the error JSON, not Python's HTML 501 page."""
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server answers itself (a bad request line, headers too long): the error JSON too."""
+        self.close_connection = True
+        body = json.dumps(error_body("invalid_request" if code < 500 else "internal_error", message or "bad request")).encode()
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)

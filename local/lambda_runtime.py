@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -63,6 +64,23 @@ def load_module(app_path: Path, module_name: str) -> ModuleType:
 def load_handler(app_path: Path, module_name: str) -> Handler:
     """`lambda_handler` of a function's app.py, imported under `module_name`."""
     return load_module(app_path, module_name).lambda_handler
+
+
+@contextmanager
+def service_name(name: str | None) -> Iterator[None]:
+    """Log lines written in this thread carry `"service": name`. In Lambda each function has its own process and its
+    Logger takes POWERTOOLS_SERVICE_NAME when created; here one Logger (the layer's) serves every function, so the
+    running function's name is set per invocation, as a thread-local key (which Powertools puts over the Logger's)."""
+    if not name:
+        yield
+        return
+    from aws_lambda_powertools.logging.formatter import THREAD_LOCAL_KEYS
+
+    token = THREAD_LOCAL_KEYS.set({**THREAD_LOCAL_KEYS.get(), "service": name})
+    try:
+        yield
+    finally:
+        THREAD_LOCAL_KEYS.reset(token)
 
 
 class FunctionThrottled(RuntimeError):
@@ -118,7 +136,7 @@ class LocalFunction:
         if self._slots is not None and not self._slots.acquire(timeout=self.timeout):
             raise FunctionThrottled(f"{self.name}: all {self.reserved_concurrency} reserved executions busy")
         try:
-            with function_environment(self.environment):
+            with function_environment(self.environment), service_name(self.environment.get("POWERTOOLS_SERVICE_NAME")):
                 context = LambdaContext(self.name, self.arn, self.memory, self.timeout)
                 # A JSON round trip, as Lambda gives: the handler cannot share objects with its caller.
                 return json.loads(json.dumps(handler(json.loads(json.dumps(event)), context)))

@@ -31,6 +31,9 @@ from local.template import ROOT, TEMPLATE, LocalSetupError, load_template_checke
 
 # The layer is on the Lambda path as /opt/python; here it is a folder of the repository.
 sys.path.insert(0, str(ROOT / "layers" / "shared"))
+# moto's endpoint holds the provider credentials (Secrets Manager): no CORS headers, so no web page can read them.
+# moto reads this when first imported, which is after this line.
+os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
 # Before anything reads the environment: each function sees its own Environment block (local/function_env.py).
 install_function_environ()
 
@@ -100,6 +103,29 @@ def parse_credentials(name: str, raw: str, fields: tuple[str, ...]) -> dict[str,
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Where boto3 would find real AWS credentials. The local run replaces them with fake ones for its own calls.
+AWS_CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+FAKE_CREDENTIAL_VALUES = {"", "testing", "test", "fake", "dummy"}
+
+
+def real_credentials_warning(env: Mapping[str, str]) -> str | None:
+    """A warning naming (never showing) the variables that look like real AWS credentials, or None."""
+    found = [name for name in AWS_CREDENTIAL_VARIABLES if env.get(name, "").strip().lower() not in FAKE_CREDENTIAL_VALUES]
+    if not found:
+        return None
+    return (
+        f"make run: warning: real AWS credentials in the environment ({', '.join(found)}). The local run never calls AWS "
+        "(it replaces them with fake ones; moto answers), but every process you start from this shell can use them: "
+        "unset them for local work."
+    )
 
 
 def read_settings(env: Mapping[str, str]) -> Settings:
@@ -335,6 +361,9 @@ def main(env: Mapping[str, str] | None = None) -> int:
     except (SettingsError, LocalSetupError) as exc:
         print(f"make run: {exc}", file=sys.stderr, flush=True)
         return 2
+    warning = real_credentials_warning(env)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
 
     # A signal handler must take no lock: a second signal arriving inside it (Ctrl-C twice, or `timeout`
     # forwarding SIGTERM) would wait forever for the lock the first one holds. So it only records the signal.

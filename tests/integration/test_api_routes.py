@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -222,3 +224,33 @@ def test_an_answer_survives_a_missing_metrics_namespace(aws, handlers, wooxy_san
     wooxy_sandbox.add_message("m1", steps=[(0, "sent")])
     status, body = call(handlers["wooxy"], rest_event("GET", "/wooxy/messages/{id}", {"id": "m1"}))
     assert (status, body["status"]) == (200, "sent")
+
+
+# ---- hostile input: a 400 with the error JSON, never a 500 ------------------------------------------------------
+@pytest.mark.parametrize(("name", "route"), [("openmarket", "/openmarket/status"), ("wooxy", "/wooxy/status"), ("wwt", "/wwt/status")])
+def test_a_body_that_is_not_utf8_is_a_400(aws, handlers, name, route):
+    # API Gateway passes a body that is not UTF-8 on base64-encoded (printf '\x10\xefj' | curl --data-binary @-)
+    event = rest_event("POST", route, body=base64.b64encode(b"\x10\xefj").decode()) | {"isBase64Encoded": True}
+    status, body = call(handlers[name], event)
+    assert (status, body["error"]["code"]) == (400, "invalid_request")
+
+
+@pytest.mark.parametrize("name", ["openmarket", "wooxy", "wwt"])
+def test_a_deeply_nested_body_is_a_400(aws, handlers, name):
+    status, body = call(handlers[name], rest_event("POST", f"/{name}/status", body='{"ids": ' + "[" * 50_000 + "]" * 50_000 + "}"))
+    assert (status, body["error"]["code"]) == (400, "invalid_request")
+
+
+def test_a_path_id_is_decoded_once_as_api_gateway_passes_it_encoded(aws, handlers, wooxy_sandbox):
+    wooxy_sandbox.add_message("a b", steps=[(0, "sent")])
+    event = rest_event("GET", "/wooxy/messages/{id}", {"id": "a%20b"})  # path and pathParameters as API Gateway REST gives them
+    status, body = call(handlers["wooxy"], event)
+    assert (status, body["id"], body["status"]) == (200, "a b", "sent")
+    assert json.loads(wooxy_sandbox.requests[-1].body)["ids"] == ["a b"]
+
+
+def test_an_openmarket_ticket_is_measured_decoded(aws, handlers):
+    ticket = "\u00e9" * 11  # 66 characters percent-encoded, 11 as meant: within OpenMarket's 64
+    event = rest_event("GET", "/openmarket/messages/{ticketId}", {"ticketId": quote(ticket)})
+    status, body = call(handlers["openmarket"], event)
+    assert (status, body["id"]) == (404, ticket)

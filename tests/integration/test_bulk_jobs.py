@@ -226,7 +226,7 @@ def test_bulk_calls_a_job_and_single_lookups_together_stay_within_wooxy_limits(s
     ("route", "payload", "reason"),
     [
         ("/wooxy/status/bulk", {"ids": "5d91537bd132fdf45916520a"}, "array"),
-        ("/wooxy/status/bulk", {}, "array"),
+        ("/wooxy/status/bulk", {}, "exactly one of"),
         ("/wooxy/status/bulk", {"ids": []}, "1 to 10000"),
         ("/wooxy/status/bulk", {"ids": ids_for(10_001)}, "got 10001"),
         ("/wooxy/bulk-jobs", {"ids": ids_for(100_001)}, "got 100001"),

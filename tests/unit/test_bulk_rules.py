@@ -37,7 +37,7 @@ def test_the_limit_counts_ids_as_sent_not_as_distinct():
     with pytest.raises(InvalidRequest) as raised:
         validate_ids({"ids": ["a"] * 11}, 10)
     assert raised.value.details == {"max": 10, "count": 11}
-    assert raised.value.message == "ids must hold 1 to 10 ids, got 11"
+    assert raised.value.message == "ids must be an array of 1 to 10 strings, got 11"
 
 
 @pytest.mark.parametrize(
@@ -45,10 +45,10 @@ def test_the_limit_counts_ids_as_sent_not_as_distinct():
     [
         (None, 'the body must be a JSON object: {"ids": [...]}'),
         ([], 'the body must be a JSON object: {"ids": [...]}'),
-        ({"ids": "a"}, "ids must be an array of strings"),
-        ({}, "ids must be an array of strings"),
-        ({"ids": []}, "ids must hold 1 to 10 ids, got 0"),
-        ({"ids": ["a"], "x": 1}, 'unknown field(s): x; expected {"ids": [...]}'),
+        ({"ids": "a"}, "ids must be an array of 1 to 10 strings"),
+        ({}, 'the body must hold exactly one of: {"ids": [...]}'),
+        ({"ids": []}, "ids must be an array of 1 to 10 strings, got 0"),
+        ({"ids": ["a"], "x": 1}, 'unknown field(s): "x"; expected {"ids": [...]}'),
         ({"ids": ["a", "", " ", 7, None, "x" * 129, "x" * 128]}, "(bad positions: [1, 2, 3, 4, 5])"),
     ],
 )

@@ -1,6 +1,6 @@
 import pytest
 
-from sms_status.config import ConfigError, ProviderConfig, validate_base_url
+from sms_status.config import ConfigError, ProviderConfig, RuntimeConfig, validate_base_url
 from sms_status.model import Provider
 
 
@@ -74,3 +74,14 @@ def test_from_env_reads_overrides():
 def test_bad_settings_name_the_variable(env, message):
     with pytest.raises(ConfigError, match=message):
         ProviderConfig.from_env(Provider.WOOXY, env)
+
+
+def test_runtime_settings_default_and_read_from_the_environment():
+    assert RuntimeConfig.from_env({}) == RuntimeConfig(metrics_namespace="SmsStatus", status_table=None)
+    config = RuntimeConfig.from_env({"POWERTOOLS_METRICS_NAMESPACE": " Ops ", "STATUS_TABLE_NAME": "status"})
+    assert (config.metrics_namespace, config.require_status_table()) == ("Ops", "status")
+
+
+def test_a_missing_status_table_names_the_variable():
+    with pytest.raises(ConfigError, match="STATUS_TABLE_NAME is not set"):
+        RuntimeConfig.from_env({"STATUS_TABLE_NAME": "  "}).require_status_table()

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from sms_status.model import Provider, ProviderStatus, Report, Status, iso, not_found, parse_price, parse_provider_time
+from sms_status.model import Provider, ProviderStatus, Report, Status, iso, not_found, parse_price, parse_provider_time, to_json
 
 PINNED_FIELDS = [
     "provider", "id", "status", "final", "provider_status", "retryable", "submitted_at", "sent_at",
@@ -79,7 +79,31 @@ def test_provider_time(raw, expected):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(0.23, Decimal("0.23")), ("1.1000000", Decimal("1.1")), (3, Decimal(3)), ("abc", None), (None, None), (True, None), ("NaN", None)],
+    [
+        (0.23, Decimal("0.23")),
+        ("1.1000000", Decimal("1.1")),
+        (3, Decimal(3)),
+        ("abc", None),
+        (None, None),
+        (True, None),
+        ("NaN", None),
+        ("Infinity", None),
+        ("1e400", None),  # a finite Decimal, but no double holds it: JSON readers would see Infinity
+        ("-1e400", None),
+        ("1e308", Decimal("1e308")),
+    ],
 )
 def test_price(raw, expected):
     assert parse_price(raw) == expected
+
+
+def test_a_price_no_double_can_hold_is_written_as_null_never_infinity():
+    body = make_report(price=Decimal("1e400"), currency="EUR").to_dict()
+    assert body["price"] is None
+    assert '"price": null' in to_json(body)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), {"a": [1, float("nan")]}])
+def test_json_written_anywhere_refuses_nan_and_infinity(value):
+    with pytest.raises(ValueError, match="JSON compliant"):
+        to_json(value)

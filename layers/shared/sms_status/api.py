@@ -5,18 +5,23 @@ This is also the one place where domain errors become the pinned error JSON and 
 
 from __future__ import annotations
 
-import json
-import os
-from functools import cache
+import base64
+import binascii
+from collections.abc import Callable
+from functools import cache, wraps
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
+from .config import ConfigError, RuntimeConfig
 from .errors import InvalidRequest, ServiceError
-from .lookup import MAX_BATCH, MAX_KEY_LENGTH, Kind, as_key
-from .model import Provider, Report, Status
+from .lookup import MAX_BATCH, Kind, as_key
+from .model import Provider, Report, Status, to_json
 from .observability import logger
 from .services import look_up
+from .validation import check_key, parse_id_body
 
 # The routes each provider's function serves, in OpenAPI path syntax (api/openapi.yaml must match: tested).
 ROUTES: dict[Provider, tuple[tuple[str, str], ...]] = {
@@ -37,8 +42,39 @@ BATCH_KEYS: dict[Provider, dict[str, Kind]] = {
 }
 
 
-def json_response(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=to_json(body), headers=headers)
+
+
+def request_body(event: APIGatewayProxyEvent) -> str | bytes | None:
+    """The body as sent. API Gateway hands a body that is not UTF-8 over base64-encoded: its bytes go to the
+    validator, which answers 400 for them (Powertools' `decoded_body` would raise UnicodeDecodeError: a 500)."""
+    if not event.is_base64_encoded or not event.body:
+        return event.body
+    try:
+        return base64.b64decode(event.body, validate=True)
+    except binascii.Error:
+        raise InvalidRequest("the body must be UTF-8 JSON") from None
+
+
+def path_value(raw: str) -> str:
+    """API Gateway REST passes `path` and `pathParameters` on still percent-encoded, as they were in the URL
+    (`/wooxy/messages/a%20b` gives "a%20b"). Each value is decoded here, once, so ids are judged and answered
+    as the caller meant them ("a b")."""
+    try:
+        return unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidRequest("the path must be percent-encoded UTF-8") from None
+
+
+def decoded_path[R](route: Callable[..., R]) -> Callable[..., R]:
+    """A route whose path parameters arrive decoded (`path_value`)."""
+
+    @wraps(route)
+    def with_decoded(**params: str) -> R:
+        return route(**{name: path_value(value) for name, value in params.items()})
+
+    return with_decoded
 
 
 def report_response(report: Report) -> Response:
@@ -50,47 +86,25 @@ def batch_response(provider: Provider, reports: list[Report]) -> dict[str, Any]:
     return {"provider": str(provider), "results": [report.to_dict() for report in reports]}
 
 
-def parse_batch(raw_body: str | None, provider: Provider) -> tuple[Kind, list[str]]:
-    """Validate a batch body; every problem is a clear 400 naming the field."""
-    allowed = BATCH_KEYS[provider]
-    expected = " or ".join(f'{{"{key}": [...]}}' for key in allowed)
-    try:
-        body = json.loads(raw_body or "")
-    except ValueError as exc:
-        raise InvalidRequest(f"the body must be JSON: {expected}") from exc
-    if not isinstance(body, dict):
-        raise InvalidRequest(f"the body must be a JSON object: {expected}")
-    unknown = sorted(set(body) - set(allowed))
-    present = [key for key in allowed if key in body]
-    if unknown:
-        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}; expected {expected}")
-    if len(present) != 1:
-        raise InvalidRequest(f"the body must hold exactly one of: {expected}")
-    field = present[0]
-    keys = body[field]
-    if not isinstance(keys, list) or not keys:
-        raise InvalidRequest(f"{field} must be a non-empty array of strings")
-    keys = [as_key(key, provider, allowed[field]) for key in keys]
-    if len(keys) > MAX_BATCH:
-        raise InvalidRequest(f"at most {MAX_BATCH} {field} per request, got {len(keys)}", {"max": MAX_BATCH, "count": len(keys)})
-    bad = [index for index, key in enumerate(keys) if not isinstance(key, str) or not key.strip()]
-    if bad:
-        raise InvalidRequest(f"{field} must be non-empty strings (bad positions: {bad[:10]})", {"positions": bad})
-    return allowed[field], keys
+def parse_batch(raw_body: str | bytes | None, provider: Provider) -> tuple[Kind, list[str]]:
+    """Validate a batch body (`validation.parse_id_body`); every problem is a clear 400 naming the field."""
+    _, kind, keys = parse_id_body(raw_body, BATCH_KEYS[provider], MAX_BATCH, lambda kind, key: as_key(key, provider, kind))
+    return kind, keys  # type: ignore[return-value]  # a Kind of BATCH_KEYS
 
 
 def create_app(provider: Provider) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver()
 
     def single(kind: Kind):
+        @decoded_path
         def route(**path_params: str) -> Response:  # one path parameter, named as in the OpenAPI path
             (key,) = path_params.values()
-            return report_response(look_up(provider, [key], kind)[0])
+            return report_response(look_up(provider, [key], kind)[0])  # the lookup judges the id (validation.check_key)
 
         return route
 
     def batch() -> dict[str, Any]:
-        kind, keys = parse_batch(app.current_event.decoded_body, provider)
+        kind, keys = parse_batch(request_body(app.current_event), provider)
         return batch_response(provider, look_up(provider, keys, kind))
 
     for method, path in ROUTES[provider]:
@@ -113,15 +127,16 @@ def create_tracked_app() -> APIGatewayRestResolver:
     kinds: dict[str, frozenset[Provider]] = {"id": frozenset(Provider), "reference": frozenset({Provider.WWT})}
 
     @app.get("/tracked/<provider>/<id>")
+    @decoded_path
     def tracked(provider: str, id: str) -> Response:
         if provider not in set(Provider):
             raise InvalidRequest(f"unknown provider; expected one of: {', '.join(Provider)}")
-        if not id.strip() or len(id) > MAX_KEY_LENGTH:  # DynamoDB refuses keys over 2 KB: a 400, not a 500
-            raise InvalidRequest(f"id must be a non-empty string of at most {MAX_KEY_LENGTH} characters")
+        check_key(id)  # DynamoDB refuses keys over 2 KB: a 400, not a 500
         kind = (app.current_event.query_string_parameters or {}).get("kind", "id")
-        if kind not in kinds or Provider(provider) not in kinds[kind]:
-            raise InvalidRequest('kind must be "id" (or "reference" for wwt)')
-        item = status_store().get(TrackKey(Provider(provider), kind, id))
+        if kind not in kinds:
+            raise InvalidRequest('kind must be "id" or "reference"')
+        # Only WWT messages are tracked by reference: any other provider's reference is simply not tracked.
+        item = status_store().get(TrackKey(Provider(provider), kind, id)) if Provider(provider) in kinds[kind] else None
         if item is None:
             return json_response(404, InvalidRequest("this message is not tracked", {"provider": provider, "kind": kind}).to_body())
         return json_response(200, {"provider": provider, "id": id, "kind": kind, **item.to_public()})
@@ -138,16 +153,11 @@ def create_bulk_app() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver()
 
     def accepted(job: Job, results_url: str | None = None) -> Response:
-        return Response(
-            status_code=202,
-            content_type=content_types.APPLICATION_JSON,
-            body=json.dumps(job.document(results_url)),
-            headers={"Location": f"/wooxy/bulk-jobs/{job.job_id}"},
-        )
+        return json_response(202, job.document(results_url), {"Location": f"/wooxy/bulk-jobs/{job.job_id}"})
 
     @app.post("/wooxy/status/bulk")
     def bulk_inline() -> Response:
-        ids = parse_body(app.current_event.decoded_body, MAX_INLINE_IDS)
+        ids = parse_body(request_body(app.current_event), MAX_INLINE_IDS)
         store = job_store()
         # Wait here, never in the Wooxy function: a waiter holding one of its 10 slots could starve its own chunks.
         budget = app.lambda_context.get_remaining_time_in_millis() / 1000 - 2  # time to read and answer
@@ -163,10 +173,11 @@ def create_bulk_app() -> APIGatewayRestResolver:
 
     @app.post("/wooxy/bulk-jobs")
     def bulk_job() -> Response:
-        ids = parse_body(app.current_event.decoded_body, MAX_JOB_IDS)
+        ids = parse_body(request_body(app.current_event), MAX_JOB_IDS)
         return accepted(job_store().submit(ids))
 
     @app.get("/wooxy/bulk-jobs/<job_id>")
+    @decoded_path
     def get_job(job_id: str) -> Response:
         store = job_store()
         job = store.get(job_id) if is_job_id(job_id) else None
@@ -185,10 +196,10 @@ def status_store():
     """Built once per container; STATUS_TABLE_NAME is the only setting the tracked route reads."""
     from .store import StatusStore
 
-    table_name = os.environ.get("STATUS_TABLE_NAME", "").strip()
-    if not table_name:
-        raise ServiceError("configuration error: STATUS_TABLE_NAME is not set")
-    return StatusStore.from_name(table_name)
+    try:
+        return StatusStore.from_name(RuntimeConfig.from_env().require_status_table())
+    except ConfigError as exc:
+        raise ServiceError(f"configuration error: {exc}") from exc
 
 
 def register_error_handlers(app: APIGatewayRestResolver) -> None:

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidRequest, ServiceError
-from .lookup import MAX_BATCH, MAX_KEY_LENGTH, distinct
-from .model import Provider, ProviderStatus, Report, Status
+from .lookup import MAX_BATCH, distinct
+from .model import Provider, ProviderStatus, Report, Status, to_json
+from .validation import id_body, parse_id_body
 
 PROVIDER = Provider.WOOXY  # only Wooxy takes 100 ids per request
 CHUNK_SIZE = MAX_BATCH  # Wooxy's documented per-request limit
@@ -35,31 +36,13 @@ FINAL_CODES = frozenset({"provider_error", "credentials_error", "invalid_request
 
 def validate_ids(payload: object, limit: int) -> list[str]:
     """The distinct ids of a body `{"ids": [...]}`, in request order; InvalidRequest naming the problem."""
-    if not isinstance(payload, dict):
-        raise InvalidRequest('the body must be a JSON object: {"ids": [...]}')
-    unknown = sorted(str(key) for key in payload if key != "ids")
-    if unknown:
-        raise InvalidRequest(f'unknown field(s): {", ".join(unknown)}; expected {{"ids": [...]}}')
-    ids = payload.get("ids")
-    if not isinstance(ids, list):
-        raise InvalidRequest("ids must be an array of strings")
-    if not 1 <= len(ids) <= limit:
-        raise InvalidRequest(f"ids must hold 1 to {limit} ids, got {len(ids)}", {"max": limit, "count": len(ids)})
-    bad = [index for index, key in enumerate(ids) if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH]
-    if bad:
-        raise InvalidRequest(
-            f"each id must be a non-empty string of at most {MAX_KEY_LENGTH} characters (bad positions: {bad[:10]})",
-            {"positions": bad[:100]},
-        )
+    _, _, ids = id_body(payload, {"ids": "id"}, limit)
     return distinct(ids)
 
 
-def parse_body(raw: str | None, limit: int) -> list[str]:
-    try:
-        payload = json.loads(raw or "")
-    except ValueError as exc:
-        raise InvalidRequest('the body must be JSON: {"ids": [...]}') from exc
-    return validate_ids(payload, limit)
+def parse_body(raw: str | bytes | None, limit: int) -> list[str]:
+    _, _, ids = parse_id_body(raw, {"ids": "id"}, limit)
+    return distinct(ids)
 
 
 def chunks(ids: Sequence[str]) -> list[list[str]]:
@@ -149,7 +132,7 @@ def named_by_code(error: ServiceError) -> Exception:
 
 def to_lines(reports: Iterable[dict[str, Any]]) -> list[str]:
     """JSON Lines, one report per line (compact: a 100,000-line file is read by people and programs alike)."""
-    return [json.dumps(report, separators=(",", ":")) for report in reports]
+    return [to_json(report, compact=True) for report in reports]
 
 
 def count_statuses(statuses: Iterable[str]) -> dict[str, int]:

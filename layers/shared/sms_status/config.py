@@ -1,6 +1,11 @@
 """Configuration: read from the environment once per cold start, into frozen values.
 
-Deep code receives these values; it never reads `os.environ` itself.
+This is the one module that reads the environment; deep code receives these values. Each part is built once per
+container by the code that needs it (`services.service_for`, `jobs.job_store`, `api.status_store`, the metrics
+namespace below) and kept while the container is warm:
+- `ProviderConfig`: a provider function's base URL, secret, timeouts, fan-out;
+- `BulkConfig`: the bulk function's bucket, table, state machine and waits;
+- `RuntimeConfig`: what every function may read (metrics namespace, the status table of the tracked route).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from urllib.parse import urlsplit
 
 from .http import HttpSettings
@@ -151,3 +157,31 @@ class BulkConfig:
             results_url_ttl=_int(env, "BULK_RESULTS_URL_TTL", 3600, minimum=3600),
             results_endpoint=env.get("BULK_RESULTS_ENDPOINT_URL") or None,
         )
+
+
+DEFAULT_METRICS_NAMESPACE = "SmsStatus"
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE  # POWERTOOLS_METRICS_NAMESPACE (the template's Globals)
+    status_table: str | None = None  # STATUS_TABLE_NAME: the tracked route and the queue path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeConfig:
+        env = os.environ if env is None else env
+        return cls(
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or DEFAULT_METRICS_NAMESPACE,
+            status_table=env.get("STATUS_TABLE_NAME", "").strip() or None,
+        )
+
+    def require_status_table(self) -> str:
+        if self.status_table is None:
+            raise ConfigError("STATUS_TABLE_NAME is not set")
+        return self.status_table
+
+
+@cache
+def metrics_namespace() -> str:
+    """Read once per container: every function of a stack shares the namespace (the template's Globals)."""
+    return RuntimeConfig.from_env().metrics_namespace

@@ -23,10 +23,12 @@ from typing import Any, Literal
 from .credentials import SecretSource
 from .errors import CredentialsError, InvalidRequest, ProviderAuthError, ProviderTimeout, ProviderUnavailable, ServiceError
 from .model import Provider, ProviderStatus, Report, Status
+from .validation import MAX_KEY_LENGTH, check_key
+
+__all__ = ["MAX_KEY_LENGTH"]  # re-exported: the queue path imports it from here
 
 Kind = Literal["id", "reference"]
 MAX_BATCH = 100  # ids per HTTP batch call (pinned): also Wooxy's per-request limit
-MAX_KEY_LENGTH = 128
 
 
 def as_key(value: object, provider: Provider, kind: Kind) -> object:
@@ -114,8 +116,7 @@ class StatusService:
             raise InvalidRequest(f"{self.provider} messages cannot be looked up by {kind}")
         keys = distinct(keys)
         for key in keys:
-            if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
-                raise InvalidRequest(f"each {kind} must be a non-empty string of at most {MAX_KEY_LENGTH} characters")
+            check_key(key, kind)
             self.validate(key, kind)
         deadline_at = time.monotonic() + self.deadline  # shared by the retry after a credentials refresh
         return self._with_rotation(lambda client: self.fetch(client, keys, kind, deadline_at))

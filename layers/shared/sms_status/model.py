@@ -5,6 +5,8 @@ The shape is pinned (README "Every answer is a report"); clients depend on every
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -132,7 +134,7 @@ class Report:
             "sent_at": iso(self.sent_at),
             "delivered_at": iso(self.delivered_at),
             "recipient": self.recipient,
-            "price": float(self.price) if self.price is not None else None,
+            "price": _price_number(self.price),
             "currency": self.currency,
             "checked_at": iso(self.checked_at),
         }
@@ -162,6 +164,14 @@ class Report:
         )
 
 
+def _price_number(price: Decimal | None) -> float | None:
+    """The price as a JSON number; one a double cannot hold is null (see `parse_price`)."""
+    if price is None or not price.is_finite():
+        return None
+    number = float(price)
+    return number if math.isfinite(number) else None
+
+
 def not_found(provider: Provider, id: str, code: str, description: str | None, **fields: Any) -> Report:
     """The provider has no such message. Final: asking again will not make it appear."""
     return Report(
@@ -175,11 +185,21 @@ def not_found(provider: Provider, id: str, code: str, description: str | None, *
 
 
 def parse_price(value: object) -> Decimal | None:
-    """Prices come as numbers or as strings like "1.1000000"; anything else is dropped, not guessed."""
+    """Prices come as numbers or as strings like "1.1000000"; anything else is dropped, not guessed.
+
+    The report gives a price as a JSON number, which clients read as a double: a price no double can hold
+    ("1e400", "NaN", "Infinity") is dropped (null) like any other unreadable price, never turned into Infinity.
+    """
     if isinstance(value, bool) or value is None:
         return None
     try:
         price = Decimal(str(value))
     except ArithmeticError:
         return None
-    return price if price.is_finite() else None
+    return price if price.is_finite() and math.isfinite(float(price)) else None
+
+
+def to_json(value: Any, *, compact: bool = False) -> str:
+    """JSON as every response, results file and stored document is written: standard JSON only. A NaN or an
+    Infinity anywhere is a bug (ValueError), not a body that half of JSON parsers refuse."""
+    return json.dumps(value, allow_nan=False, separators=(",", ":") if compact else None)

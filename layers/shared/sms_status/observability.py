@@ -11,7 +11,6 @@ POWERTOOLS_SERVICE_NAME) to each. No dimension ever holds a message id: one time
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ from dataclasses import dataclass
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from .config import metrics_namespace
+
 logger = Logger()
-DEFAULT_NAMESPACE = "SmsStatus"
 SERVICE_DIMENSION = "service"  # added by Powertools to every metric
 
 
@@ -50,10 +50,9 @@ def emit(name: str, value: float, **dimensions: str) -> None:
     spec = METRICS[name]
     if set(dimensions) != set(spec.dimensions):
         raise ValueError(f"metric {name} takes dimensions {spec.dimensions}, got {sorted(dimensions)}")
-    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE
     try:
         # single_metric: each dimension set is its own EMF document (one flush per data point).
-        with single_metric(name=name, unit=spec.unit, value=value, namespace=namespace) as metric:
+        with single_metric(name=name, unit=spec.unit, value=value, namespace=metrics_namespace()) as metric:
             for key in spec.dimensions:
                 metric.add_dimension(name=key, value=dimensions[key])
     except Exception:

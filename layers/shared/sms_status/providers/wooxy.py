@@ -28,6 +28,7 @@ from ..http import HttpClient
 from ..lookup import error_report
 from ..mapping.wooxy import classify
 from ..model import Provider, ProviderStatus, Report, not_found, parse_provider_time, utcnow
+from ..validation import check_keys
 
 PROVIDER = Provider.WOOXY
 INFO_PATH = "/v3/sms/info"
@@ -292,10 +293,7 @@ def validate_ids(ids: Sequence[str]) -> list[str]:
     """Distinct ids, first occurrence order kept; InvalidRequest before any request is sent."""
     if isinstance(ids, str | bytes) or not isinstance(ids, Sequence):
         raise InvalidRequest("ids must be a list of strings")
-    for message_id in ids:
-        if not isinstance(message_id, str) or not message_id.strip():
-            raise InvalidRequest("each id must be a non-empty string")
-    return list(dict.fromkeys(ids))
+    return list(dict.fromkeys(check_keys(list(ids), "ids", None))) if ids else []  # none: nothing to send
 
 
 class WooxyClient:
