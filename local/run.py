@@ -392,8 +392,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
                 secrets[secret] = setting.credentials or sandbox_credentials(setting.spec.name)
         delays_param = function_env_refs(template, "RECHECK_DELAYS")
         if delays_param and os.environ.get("RECHECK_DELAYS", "").strip():  # e.g. RECHECK_DELAYS=1,1,2 make run
-            from sms_status.config import ConfigError
-            from sms_status.tracking import parse_recheck_delays
+            from sms_status.config import ConfigError, parse_recheck_delays
 
             try:
                 parse_recheck_delays(os.environ["RECHECK_DELAYS"])

@@ -24,11 +24,12 @@ import moto.sqs.models
 import pytest
 
 from local.sandboxes.base import Fault
+from sms_status.config import DEFAULT_RECHECK_DELAYS
 from sms_status.model import Provider, Report
 from sms_status.publish import EventPublisher, PublishError
 from sms_status.store import rank
 from sms_status.tracking import RecheckQueue, handle_batch, reset_trackers, tracker_for
-from sms_status.tracking_rules import RECHECK_INTERVALS, SQS_MAX_DELAY
+from sms_status.tracking_rules import SQS_MAX_DELAY
 from tests.apigw import LambdaContext
 from tests.sqs_events import sqs_record
 
@@ -43,7 +44,7 @@ OUTAGE = (timedelta(hours=3), timedelta(hours=9))  # Wooxy answers 503 for these
 VISIBILITY, MAX_RECEIVES = 60, 3
 DUPLICATE, LOST_DELETE, PUBLISH_REFUSED = 0.05, 0.03, 0.02  # per record or publish
 HORIZON = timedelta(days=5, hours=12)
-HOPS = math.ceil(max(RECHECK_INTERVALS) / SQS_MAX_DELAY)  # messages per longest wait (the `not_before` hops)
+HOPS = math.ceil(max(DEFAULT_RECHECK_DELAYS) / SQS_MAX_DELAY)  # messages per longest wait (the `not_before` hops)
 DISTURBED: Counter[tuple[str, str]] = Counter()  # per id: records carrying it that SQS duplicated or redelivered
 # A lookup that times out on a loaded machine (read timeout 0.5 s here) is an outage check of its own: one more message.
 SLOW_LOOKUPS = 2
@@ -72,7 +73,7 @@ def messages_within(window: timedelta) -> int:
     than SQS's 900 s limit travels as ceil(wait / 900) messages (the `not_before` hops)."""
     elapsed, attempt, messages = 0.0, 0, 0
     while elapsed < window.total_seconds():
-        wait = RECHECK_INTERVALS[min(attempt, len(RECHECK_INTERVALS) - 1)]
+        wait = DEFAULT_RECHECK_DELAYS[min(attempt, len(DEFAULT_RECHECK_DELAYS) - 1)]
         elapsed, attempt, messages = elapsed + wait, attempt + 1, messages + math.ceil(wait / SQS_MAX_DELAY)
     return messages
 

@@ -50,7 +50,7 @@ def test_a_sender_cannot_write_internal_fields(field: str) -> None:
 @pytest.mark.parametrize(
     ("body", "service", "reason"),
     [
-        ("not json", WOOXY, "not JSON"),
+        ("not json", WOOXY, "must be JSON"),
         ("[1, 2]", WOOXY, "JSON object"),
         ('{"ids": ["a"], "text": "hello"}', WOOXY, "unknown field"),
         ("{}", WOOXY, "exactly one of"),
@@ -59,7 +59,10 @@ def test_a_sender_cannot_write_internal_fields(field: str) -> None:
         ('{"ids": "a"}', WOOXY, "array of 1 to 100"),
         ('{"ids": []}', WOOXY, "array of 1 to 100"),
         (json.dumps({"ids": [str(i) for i in range(101)]}), WOOXY, "array of 1 to 100"),
-        ('{"ids": [7]}', WOOXY, "ids[0]"),
+        ('{"ids": [7]}', WOOXY, "bad positions: [0]"),
+        ('{"ids": ["ok", "   "]}', WOOXY, "bad positions: [1]"),  # only whitespace
+        ('{"ids": ["a\\u0000b"]}', WOOXY, "without control characters"),
+        ('{"ids": ["a"], "context": {"x": NaN}}', WOOXY, "must be JSON"),  # not JSON, and no event could carry it
         ('{"ids": ["12a"]}', WWT, "decimal digits"),
         ('{"references": ["has space"]}', WWT, "a-z"),
         ('{"ids": ["a"], "context": [1]}', WOOXY, "context must be a JSON object"),
@@ -131,9 +134,9 @@ def test_wwt_ids_may_be_json_integers_on_the_queue_too() -> None:
 
 # ---- the re-check schedule is configurable (RECHECK_DELAYS) ------------------------------------------
 def test_recheck_delays_come_from_the_environment_and_the_last_repeats() -> None:
-    from sms_status.tracking import RECHECK_INTERVALS, parse_recheck_delays
+    from sms_status.config import DEFAULT_RECHECK_DELAYS, parse_recheck_delays
 
-    assert parse_recheck_delays("") == RECHECK_INTERVALS == (30, 60, 120, 240, 480, 900, 1800, 3600)
+    assert parse_recheck_delays("") == DEFAULT_RECHECK_DELAYS == (30, 60, 120, 240, 480, 900, 1800, 3600)
     delays = parse_recheck_delays("1,1,2")
     assert [recheck_interval(attempt, delays) for attempt in range(5)] == [1, 1, 2, 2, 2]
     env = {"STATUS_TABLE_NAME": "t", "EVENT_BUS_NAME": "b", "RECHECK_QUEUE_URL": "q", "RECHECK_QUEUE_ARN": "a", "RECHECK_DELAYS": "5, 10"}
@@ -142,7 +145,7 @@ def test_recheck_delays_come_from_the_environment_and_the_last_repeats() -> None
 
 @pytest.mark.parametrize("raw", ["a", "1,,2", "0", "-5", "43201", "1.5"])
 def test_bad_recheck_delays_are_a_configuration_error(raw: str) -> None:
-    from sms_status.tracking import parse_recheck_delays
+    from sms_status.config import parse_recheck_delays
 
     with pytest.raises(ConfigError, match="RECHECK_DELAYS"):
         parse_recheck_delays(raw)

@@ -39,7 +39,7 @@ def check(
     chain: str | None = None,
     attempt: int = 0,
     redelivered: bool = False,
-    delays: tuple[int, ...] = rules.RECHECK_INTERVALS,
+    delays: tuple[int, ...] = rules.DEFAULT_RECHECK_DELAYS,
     not_before: datetime | None = None,
     context: dict | None = None,
 ) -> Check:

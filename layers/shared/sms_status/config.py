@@ -5,7 +5,8 @@ container by the code that needs it (`services.service_for`, `jobs.job_store`, `
 namespace below) and kept while the container is warm:
 - `ProviderConfig`: a provider function's base URL, secret, timeouts, fan-out;
 - `BulkConfig`: the bulk function's bucket, table, state machine and waits;
-- `RuntimeConfig`: what every function may read (metrics namespace, the status table of the tracked route).
+- `RuntimeConfig`: what every function may read (metrics namespace, the status table of the tracked route);
+- `TrackingConfig`: a provider function's queue path (status table, event bus, re-check queue, window, schedule).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -179,6 +181,61 @@ class RuntimeConfig:
         if self.status_table is None:
             raise ConfigError("STATUS_TABLE_NAME is not set")
         return self.status_table
+
+
+# The queue path's schedule: growing waits between the checks of one message (30 s, 1, 2, 4, 8, 15, 30 min, then
+# hourly); RECHECK_DELAYS (the template's RecheckDelays) overrides it.
+DEFAULT_RECHECK_DELAYS = (30, 60, 120, 240, 480, 900, 1800, 3600)
+MAX_RECHECK_DELAY = 12 * 3600  # seconds: a longer wait than half a day between checks is a typo, not a schedule
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingConfig:
+    table_name: str
+    event_bus_name: str
+    recheck_queue_url: str  # where re-checks are sent; its ARN tells our records from senders'
+    recheck_queue_arn: str
+    query_window: timedelta  # Wooxy and WWT; OpenMarket's 5 days come from its mapping module
+    recheck_delays: tuple[int, ...] = DEFAULT_RECHECK_DELAYS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TrackingConfig:
+        env = os.environ if env is None else env
+        values = {}
+        for name in ("STATUS_TABLE_NAME", "EVENT_BUS_NAME", "RECHECK_QUEUE_URL", "RECHECK_QUEUE_ARN"):
+            value = env.get(name, "").strip()
+            if not value:
+                raise ConfigError(f"{name} is not set")
+            values[name] = value
+        raw_hours = env.get("QUERY_WINDOW_HOURS") or "72"
+        try:
+            hours = float(raw_hours)
+        except ValueError as exc:
+            raise ConfigError(f"QUERY_WINDOW_HOURS must be a number, got {raw_hours!r}") from exc
+        if hours <= 0:
+            raise ConfigError("QUERY_WINDOW_HOURS must be positive")
+        return cls(
+            values["STATUS_TABLE_NAME"],
+            values["EVENT_BUS_NAME"],
+            values["RECHECK_QUEUE_URL"],
+            values["RECHECK_QUEUE_ARN"],
+            timedelta(hours=hours),
+            parse_recheck_delays(env.get("RECHECK_DELAYS") or ""),
+        )
+
+
+def parse_recheck_delays(raw: str) -> tuple[int, ...]:
+    """RECHECK_DELAYS: comma-separated seconds between the checks of a message that is not final; the last one
+    repeats. Empty: the default schedule."""
+    if not raw.strip():
+        return DEFAULT_RECHECK_DELAYS
+    try:
+        delays = tuple(int(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"RECHECK_DELAYS must be comma-separated whole seconds, got {raw!r}") from exc
+    if not all(1 <= delay <= MAX_RECHECK_DELAY for delay in delays):
+        raise ConfigError(f"each of RECHECK_DELAYS must be 1 to {MAX_RECHECK_DELAY} seconds")
+    return delays
 
 
 @cache

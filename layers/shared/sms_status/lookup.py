@@ -23,9 +23,7 @@ from typing import Any, Literal
 from .credentials import SecretSource
 from .errors import CredentialsError, InvalidRequest, ProviderAuthError, ProviderTimeout, ProviderUnavailable, ServiceError
 from .model import Provider, ProviderStatus, Report, Status
-from .validation import MAX_KEY_LENGTH, check_key
-
-__all__ = ["MAX_KEY_LENGTH"]  # re-exported: the queue path imports it from here
+from .validation import check_key
 
 Kind = Literal["id", "reference"]
 MAX_BATCH = 100  # ids per HTTP batch call (pinned): also Wooxy's per-request limit

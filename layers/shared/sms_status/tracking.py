@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from typing import Any
@@ -34,20 +33,20 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import tracking_rules as rules
-from .config import ConfigError
+from .config import DEFAULT_RECHECK_DELAYS, ConfigError, TrackingConfig
 from .errors import InvalidRequest, ServiceError
-from .lookup import MAX_KEY_LENGTH, StatusService, as_key, failed_lookup
+from .lookup import StatusService, as_key, failed_lookup
 from .model import Provider, parse_iso, utcnow
 from .observability import emit, logger
 from .publish import EventPublisher, PublishError
 from .services import measured_lookup, service_for
 from .store import StatusStore, StoreConflict, Tracked
-from .tracking_rules import KEY_FIELDS, RECHECK_INTERVALS, TrackRequest
+from .tracking_rules import KEY_FIELDS, TrackRequest
+from .validation import check_keys, parse_json
 
 MAX_IDS = 100
 MAX_CONTEXT_BYTES = 4096  # serialized; the context travels in every re-check message and every event
 RECORD_MARGIN_SECONDS = 3  # beyond the lookup deadline: the table write, the event and the re-check message
-MAX_RECHECK_DELAY = 12 * 3600  # seconds: a longer wait than half a day between checks is a typo, not a schedule
 INTERNAL_FIELDS = frozenset({"attempt", "chain", "since", "not_before"})
 SENDER_FIELDS = frozenset({*KEY_FIELDS, "context"})
 RECHECK_FIELDS = SENDER_FIELDS | INTERNAL_FIELDS
@@ -55,55 +54,6 @@ RECHECK_FIELDS = SENDER_FIELDS | INTERNAL_FIELDS
 
 class MalformedMessage(Exception):
     """A record that can never succeed. The message says why, without any of the record's content."""
-
-
-@dataclass(frozen=True, slots=True)
-class TrackingConfig:
-    table_name: str
-    event_bus_name: str
-    recheck_queue_url: str  # where re-checks are sent; its ARN tells our records from senders'
-    recheck_queue_arn: str
-    query_window: timedelta  # Wooxy and WWT; OpenMarket's 5 days come from its mapping module
-    recheck_delays: tuple[int, ...] = RECHECK_INTERVALS
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TrackingConfig:
-        env = os.environ if env is None else env
-        values = {}
-        for name in ("STATUS_TABLE_NAME", "EVENT_BUS_NAME", "RECHECK_QUEUE_URL", "RECHECK_QUEUE_ARN"):
-            value = env.get(name, "").strip()
-            if not value:
-                raise ConfigError(f"{name} is not set")
-            values[name] = value
-        raw_hours = env.get("QUERY_WINDOW_HOURS") or "72"
-        try:
-            hours = float(raw_hours)
-        except ValueError as exc:
-            raise ConfigError(f"QUERY_WINDOW_HOURS must be a number, got {raw_hours!r}") from exc
-        if hours <= 0:
-            raise ConfigError("QUERY_WINDOW_HOURS must be positive")
-        return cls(
-            values["STATUS_TABLE_NAME"],
-            values["EVENT_BUS_NAME"],
-            values["RECHECK_QUEUE_URL"],
-            values["RECHECK_QUEUE_ARN"],
-            timedelta(hours=hours),
-            parse_recheck_delays(env.get("RECHECK_DELAYS") or ""),
-        )
-
-
-def parse_recheck_delays(raw: str) -> tuple[int, ...]:
-    """RECHECK_DELAYS: comma-separated seconds between the checks of a message that is not final; the last one
-    repeats. Empty: the default schedule."""
-    if not raw.strip():
-        return RECHECK_INTERVALS
-    try:
-        delays = tuple(int(part) for part in raw.split(","))
-    except ValueError as exc:
-        raise ConfigError(f"RECHECK_DELAYS must be comma-separated whole seconds, got {raw!r}") from exc
-    if not all(1 <= delay <= MAX_RECHECK_DELAY for delay in delays):
-        raise ConfigError(f"each of RECHECK_DELAYS must be 1 to {MAX_RECHECK_DELAY} seconds")
-    return delays
 
 
 # ---- the message ------------------------------------------------------------------------------------
@@ -124,9 +74,9 @@ def parse_message(raw: str, service: StatusService, *, internal: bool = False) -
     """Validate one record body completely, before anything is looked up. Only our own re-check messages
     (`internal`: from the re-check queue) may carry attempt, chain, since and not_before."""
     try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise MalformedMessage("the body is not JSON") from exc
+        body = parse_json(raw, '{"ids": [...]}')
+    except InvalidRequest as error:
+        raise MalformedMessage(error.message) from None
     if not isinstance(body, dict):
         raise MalformedMessage('the body must be a JSON object like {"ids": [...]}')
     unknown = sorted(set(body) - (RECHECK_FIELDS if internal else SENDER_FIELDS))
@@ -140,13 +90,11 @@ def parse_message(raw: str, service: StatusService, *, internal: bool = False) -
     kind = KEY_FIELDS[field]
     if kind not in service.kinds:
         raise MalformedMessage(f"{service.provider} messages cannot be tracked by {field}")
-    ids = body[field]
-    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_IDS:
-        raise MalformedMessage(f"{field} must be an array of 1 to {MAX_IDS} strings")
-    ids = [as_key(key, service.provider, kind) for key in ids]
+    try:  # the API's id rules and messages (validation.py), then the provider's own
+        ids = check_keys(body[field], field, MAX_IDS, lambda key: as_key(key, service.provider, kind))
+    except InvalidRequest as error:
+        raise MalformedMessage(error.message) from None
     for position, key in enumerate(ids):
-        if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
-            raise MalformedMessage(f"{field}[{position}] must be a non-empty string of at most {MAX_KEY_LENGTH} characters")
         try:
             service.validate(key, kind)
         except InvalidRequest as error:
@@ -206,7 +154,7 @@ class Tracker:
         queue: RecheckQueue,
         query_window: timedelta,
         now: Callable[[], datetime] = utcnow,
-        recheck_delays: tuple[int, ...] = RECHECK_INTERVALS,
+        recheck_delays: tuple[int, ...] = DEFAULT_RECHECK_DELAYS,
         recheck_queue_arn: str | None = None,
     ) -> None:
         self.provider = provider

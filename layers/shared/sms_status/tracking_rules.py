@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .config import DEFAULT_RECHECK_DELAYS
 from .lookup import Kind
 from .mapping import openmarket as openmarket_mapping
 from .model import Outcome, Provider, ProviderStatus, Report, Status, iso
@@ -28,8 +29,6 @@ from .publish import change_detail
 from .store import RETENTION, Tracked, TrackKey, apply_report
 
 SQS_MAX_DELAY = 900  # seconds: SQS's DelaySeconds limit; longer waits are chained through `not_before`
-# Growing waits between checks of one message: 30 s, 1, 2, 4, 8, 15, 30 min, then hourly (RECHECK_DELAYS overrides).
-RECHECK_INTERVALS = (30, 60, 120, 240, 480, 900, 1800, 3600)
 # A provider time before this is junk (a zero date, an epoch default): tracking start is used instead.
 EARLIEST_PROVIDER_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 # A re-check chain whose check is this late is taken as lost; a new message for the id takes it over.
@@ -131,7 +130,7 @@ class Check:
     own_chain: str  # the chain this record claims open ids for (the same for every delivery of the record)
     since: datetime  # when tracking of these ids started
     now: datetime
-    delays: tuple[int, ...] = RECHECK_INTERVALS
+    delays: tuple[int, ...] = DEFAULT_RECHECK_DELAYS
     redelivered: bool = False
 
     def key(self, id: str) -> TrackKey:
@@ -153,7 +152,7 @@ def sqs_delay(wait: timedelta) -> int:
     return max(0, min(SQS_MAX_DELAY, math.ceil(wait.total_seconds())))
 
 
-def recheck_interval(attempt: int, delays: tuple[int, ...] = RECHECK_INTERVALS) -> int:
+def recheck_interval(attempt: int, delays: tuple[int, ...] = DEFAULT_RECHECK_DELAYS) -> int:
     """Seconds to wait before check number `attempt + 1`."""
     return delays[min(attempt, len(delays) - 1)]
 
