@@ -13,9 +13,9 @@ from typing import Any
 
 from .config import ConfigError, ProviderConfig
 from .credentials import SecretSource
-from .errors import InvalidRequest, ServiceError
-from .http import HttpClient
-from .lookup import Kind, StatusService, distinct
+from .errors import CredentialsError, InvalidRequest, ServiceError
+from .http import Deadline, HttpClient
+from .lookup import Kind, StatusService, distinct, gather
 from .model import Provider, Report
 from .observability import count_lookups, logger
 
@@ -35,9 +35,24 @@ class OpenMarketService(StatusService):
 class WooxyService(StatusService):
     provider = Provider.WOOXY
 
-    def fetch(self, client: Any, keys: list[str], kind: Kind, deadline_at: float) -> list[Report]:
-        # Up to 100 ids in one request (bounded by the HTTP layer's timeouts); more are chunks one after another.
-        return client.statuses(keys)
+    def fetch(self, client: Any, keys: list[str], kind: Kind, deadline: Deadline) -> list[Report]:
+        """Up to 100 ids in one request; more are chunks one after another (never in parallel: Wooxy's limit of
+        10 concurrent requests is shared by the whole stack). All chunks share the lookup's deadline; a chunk
+        that failed gives its ids error reports and the others keep their answers."""
+        from .providers.wooxy import MAX_IDS_PER_REQUEST
+
+        chunks = [keys[start : start + MAX_IDS_PER_REQUEST] for start in range(0, len(keys), MAX_IDS_PER_REQUEST)]
+        if len(chunks) == 1:
+            return client.statuses(keys)
+        outcomes: list[Report | ServiceError] = []
+        for chunk in chunks:
+            try:
+                outcomes.extend(client.statuses(chunk))
+            except CredentialsError:
+                raise  # retried whole with a re-read secret
+            except ServiceError as error:
+                outcomes.extend([error] * len(chunk))
+        return gather(self.provider, keys, outcomes)
 
 
 class WwtService(StatusService):
