@@ -33,6 +33,7 @@ from .model import Provider, ProviderStatus, Report, Status
 Kind = Literal["id", "reference"]
 MAX_BATCH = 100  # ids per HTTP batch call (pinned): also Wooxy's per-request limit
 MAX_KEY_LENGTH = 128
+MIN_RETRY_SECONDS = 0.5  # what the retry after a credentials refresh needs at least, beyond reading the secret
 
 
 def as_key(value: object, provider: Provider, kind: Kind) -> object:
@@ -127,8 +128,8 @@ class StatusService:
         try:
             return call(self.make_client(self.secrets.get()))
         except ProviderAuthError:
-            if deadline.expired():
-                raise  # no time left to try a re-read secret: the refusal is the answer (not a 504)
+            if deadline.remaining() < getattr(self.secrets, "read_budget", 0.0) + MIN_RETRY_SECONDS:
+                raise  # no time left to re-read the secret and ask again: the refusal is the answer (not a 504)
             # The secret may have been rotated since we cached it: read it again, once.
             return call(self.make_client(self.secrets.get(refresh=True)))
 
