@@ -53,7 +53,8 @@ def test_a_not_found_string_for_a_b_does_not_answer_ab():
     assert report.status is Status.NOT_FOUND  # the documented spelling with a space stands for "ab"
 
     (report,) = wooxy.parse_response(["a b"], wooxy_answer({}, ["SMS ab not found"]), 200)
-    assert report.status is Status.UNKNOWN and "error" in report.details
+    assert report.status is Status.UNKNOWN
+    assert "error" in report.details
 
 
 def test_an_unreadable_wooxy_time_is_null_with_the_value_kept():

@@ -41,9 +41,7 @@ def checked(call):
 # ---- OpenMarket (XML) ----------------------------------------------------------------------------
 xml_codes = st.one_of(st.integers(-5, 5000).map(str), st.text(max_size=6))
 xml_bodies = st.builds(
-    lambda root, error, status, junk: (
-        f'<?xml version="1.0"?><{root}>{error}{status}</{root}>{junk}'.encode()
-    ),
+    lambda root, error, status, junk: f'<?xml version="1.0"?><{root}>{error}{status}</{root}>{junk}'.encode(),
     st.sampled_from(["response", "request", "x"]),
     st.one_of(st.just(""), xml_codes.map(lambda c: f'<error code="{c}" description="d"/>')),
     st.one_of(st.just(""), xml_codes.map(lambda c: f'<status code="{c}" description="s"/>')),
@@ -102,14 +100,12 @@ def test_wooxy_any_body_is_one_report_per_id_in_order_or_a_typed_error(asked, bo
 def test_wooxy_no_id_ever_gets_another_ids_status(asked, data):
     reports = wooxy.parse_response(asked, {"result": True, "data": data, "errors": []}, 200)
     for report in reports:
-        if report.details and "error" in report.details or report.status.value == "not_found":
+        if (report.details and "error" in report.details) or report.status.value == "not_found":
             continue
         # An answer comes from an entry that is this id's: its `id` field names it, or it has none and its key
         # is the id (or the id spelled with whitespace inside, as the documented example does).
         sources = [
-            (key, entry)
-            for key, entry in data.items()
-            if isinstance(entry, dict) and entry.get("status") == report.provider_status.code
+            (key, entry) for key, entry in data.items() if isinstance(entry, dict) and entry.get("status") == report.provider_status.code
         ]
         assert any(
             entry.get("id") == report.id
@@ -121,7 +117,8 @@ def test_wooxy_no_id_ever_gets_another_ids_status(asked, data):
 def test_wooxy_the_id_a_b_never_gets_the_status_of_ab():
     body = {"result": True, "data": {"ab": {"status": "delivered"}}, "errors": []}
     (report,) = wooxy.parse_response(["a b"], body, 200)
-    assert report.status.value == "unknown" and report.details["error"]["code"] == "provider_error"
+    assert report.status.value == "unknown"
+    assert report.details["error"]["code"] == "provider_error"
 
 
 # ---- WWT (JSON, one id) --------------------------------------------------------------------------
