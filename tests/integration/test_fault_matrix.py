@@ -20,7 +20,7 @@ from local.sandboxes import openmarket, wooxy, wwt
 from local.sandboxes.base import Fault
 from sms_status.credentials import SecretSource
 from sms_status.model import Provider
-from sms_status.services import reset_services
+from sms_status.services import reset_services, service_for
 from tests.apigw import call, load_handler, rest_event
 
 DEADLINE = 2.0  # BATCH_DEADLINE for these tests, seconds (it includes a cold read of the secret)
@@ -136,6 +136,7 @@ def test_every_fault_ends_in_its_pinned_error_within_the_deadline(
 ):
     arrange(fault, provider, sandboxes[provider], short_deadline, monkeypatch, request)
     handler = load_handler(str(provider))
+    service_for(provider)  # the container's cold start (the Secrets Manager client), before the measured call
     resource, name, key = ROUTE[provider]
     # The level the functions run at, and urllib3's debug lines (they name hosts and paths). botocore's own debug
     # lines print whole Secrets Manager answers: never run it at DEBUG where logs are kept.

@@ -74,6 +74,10 @@ class SecretSource[T]:
         self.max_age = max_age
         self._parse = parse
 
+    def prepare(self) -> None:
+        """Build the Secrets Manager client now (a cold start), not inside the first lookup's deadline."""
+        _bounded_provider()
+
     def get(self, *, refresh: bool = False) -> T:
         # Imported here: parameters pulls in boto3 (~70 ms), which the cold import does not need.
         from aws_lambda_powertools.utilities import parameters

@@ -133,9 +133,11 @@ def measured_lookup(service: StatusService, keys: Sequence[str], kind: Kind = "i
 def service_for(provider: Provider) -> StatusService:
     """Built once per container from the environment (a cold start), reused while warm."""
     try:
-        return build_service(ProviderConfig.from_env(provider))
+        service = build_service(ProviderConfig.from_env(provider))
     except ConfigError as exc:
         raise ServiceError(f"configuration error: {exc}") from exc
+    service.secrets.prepare()
+    return service
 
 
 def reset_services() -> None:
