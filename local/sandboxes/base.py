@@ -86,6 +86,7 @@ class Reply:
     header_interval: float = 0.0  # > 0: the status line and headers too
     repeat: int = 1  # the body is sent this many times over (Content-Length counts them all)
     repeat_interval: float = 0.0  # seconds between two repeats
+    headers: tuple[tuple[str, str], ...] = ()  # more response headers (e.g. Retry-After)
 
     @classmethod
     def json(cls, status: int, payload: Any) -> Reply:
@@ -349,6 +350,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body) * reply.repeat))
+        for name, value in reply.headers:
+            self.send_header(name, value)
         self.end_headers()
         if reply.repeat > 1:
             for _ in range(reply.repeat):
