@@ -249,3 +249,18 @@ def test_retry_pauses_are_jittered_and_capped():
 def test_without_a_deadline_a_call_is_bounded_by_its_own_budget():
     settings = HttpSettings(connect_timeout=1, read_timeout=2, retries=2, backoff_factor=0.5, backoff_max=0.75)
     assert settings.budget() == 3 * (1 + 2) + 0.5 + 0.75
+
+
+def test_a_host_name_is_resolved_and_connected_through_the_bounded_resolver(echo, client):
+    assert client.send("GET", f"http://localhost:{echo.port}/x").json() == {"ok": True}
+
+
+def test_a_host_name_that_does_not_resolve_is_unavailable(client, monkeypatch):
+    import socket
+
+    def no_such_host(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    with pytest.raises(ProviderUnavailable, match="cannot reach"):
+        client.send("GET", "http://provider.invalid:8080/x", deadline=Deadline(1))

@@ -162,6 +162,7 @@ class _Attempt:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self.ends_at = time.monotonic() + seconds
         self.expired = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -239,23 +240,30 @@ class _DeadlineConnectionMixin:
                 raise ConnectTimeoutError(self, f"resolving {host} timed out") from None
             except socket.gaierror as exc:
                 raise NewConnectionError(self, f"cannot resolve the provider's host ({exc.strerror})") from exc
-            sock = self._connect_any(host, addresses)
+            sock = self._connect_any(host, addresses, attempt)
         if attempt is not None:
             attempt.watch(sock)
         return sock
 
-    def _connect_any(self, host: str, addresses: list[tuple[Any, ...]]) -> socket.socket:
-        """The first address that connects (create_connection's own loop, on already resolved addresses)."""
+    def _connect_any(self, host: str, addresses: list[tuple[Any, ...]], attempt: _Attempt) -> socket.socket:
+        """The first address that connects (create_connection's own loop, on already resolved addresses), all of
+        them within what is left of the attempt."""
+        timeout = self.timeout  # type: ignore[has-type]
         error: Exception | None = None
         for _, _, _, _, sockaddr in addresses:
+            left = attempt.ends_at - time.monotonic()
+            if left <= 0:
+                break
             self._dns_host = sockaddr[0]  # an IP literal: urllib3 resolves it without DNS
+            self.timeout = left if timeout is None else min(timeout, left)
             try:
                 return super()._new_conn()  # type: ignore[misc]
             except (ConnectTimeoutError, NewConnectionError) as exc:
                 error = exc
             finally:
                 self._dns_host = host
-        raise error or NewConnectionError(self, "the provider's host resolved to no address")
+                self.timeout = timeout
+        raise error or ConnectTimeoutError(self, f"connecting to {host} timed out")
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         attempt = _ATTEMPT.get()
