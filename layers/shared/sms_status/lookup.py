@@ -4,7 +4,7 @@
 - Credentials come from a SecretSource; when the provider refuses them, the secret is read again once
   (it may have been rotated) and the whole lookup is tried again.
 - OpenMarket and WWT answer one message per request: a batch fans out over a bounded thread pool.
-  Wooxy takes up to 100 ids per request: its client batches instead.
+  Wooxy takes up to 100 ids per request: its service sends chunks of 100 one after another instead.
 - Every lookup has one deadline (`http.Deadline`, BATCH_DEADLINE seconds), set in scope for every request it
   makes: a single id, a Wooxy batch, each id of a fan-out and the retry after a credentials refresh all share
   it, and the HTTP layer enforces it. Ids not answered by then get `provider_timeout` error reports (or, when
@@ -108,7 +108,9 @@ class StatusService:
             if future.exception() is not None:
                 raise future.exception()
         late = ProviderTimeout(str(self.provider), f"no answer within the lookup deadline of {self.deadline:g}s")
-        return gather(self.provider, keys, [future.result() if future in done else late for future in futures])
+        # The pool is joined: every future is settled. An answer that came in as the round ended is kept.
+        answered = [not f.cancelled() and f.exception() is None for f in futures]
+        return gather(self.provider, keys, [f.result() if ok else late for f, ok in zip(futures, answered, strict=True)])
 
     # ---- the entry points --------------------------------------------------------------------------
     def lookup(self, keys: Sequence[str], kind: Kind = "id") -> list[Report]:
