@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,10 @@ class Fault(StrEnum):
     ENTITY_BOMB = "entity_bomb"  # "billion laughs" XML, HTTP 200
     EXTERNAL_ENTITY = "external_entity"  # XML with an external entity (XXE), HTTP 200
     TRICKLE = "trickle"  # HTTP 200 whose body arrives one byte every 0.1 s (each read is quick, the whole is not)
+    SLOW_HEADERS = "slow_headers"  # the status line and headers arrive one byte every 0.1 s
+    HUGE_ERROR = "huge_error"  # HTTP 500 declaring a 1 GiB body, sent 64 KiB every 10 ms for as long as it is read
+    DEEP_NESTING = "deep_nesting"  # HTTP 200, the provider's content type nested 100 000 levels deep
+    NOT_UTF8 = "not_utf8"  # HTTP 200, bytes that are not UTF-8 in the provider's content type
 
 
 ENTITY_BOMB_BODY = (
@@ -44,6 +49,8 @@ EXTERNAL_ENTITY_BODY = (
     b'<response version="3.0" protocol="wmp" type="query"><error code="0" description="&xxe;"/></response>\n'
 )
 MAX_RECORDED_REQUESTS = 10_000  # requests kept for inspection; the oldest half goes when it is reached
+NESTING_DEPTH = 100_000
+NOT_UTF8_BODY = b"\xff\xfe\x00\xc3\x28 \xa0\xa1"
 HTML_BODY = b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
 
 
@@ -77,6 +84,10 @@ class Reply:
     body: bytes
     content_type: str
     byte_interval: float = 0.0  # > 0: the body is written one byte at a time, this many seconds apart
+    header_interval: float = 0.0  # > 0: the status line and headers too
+    repeat: int = 1  # the body is sent this many times over (Content-Length counts them all)
+    repeat_interval: float = 0.0  # seconds between two repeats
+    headers: tuple[tuple[str, str], ...] = ()  # more response headers (e.g. Retry-After)
 
     @classmethod
     def json(cls, status: int, payload: Any) -> Reply:
@@ -191,6 +202,13 @@ class Sandbox:
     def malformed_body(self) -> Reply:
         return Reply(200, b"{", "application/json")
 
+    def content_type(self) -> str:
+        """What the provider's answers are (the fault bodies below use it)."""
+        return "application/json"
+
+    def deeply_nested_body(self) -> Reply:
+        return Reply(200, b"[" * NESTING_DEPTH + b"]" * NESTING_DEPTH, self.content_type())
+
     def seed_from_json(self, payload: dict[str, Any]) -> None:
         """`POST /_sandbox/messages` body: {"id": ..., "steps": [[seconds, state], ...], ...fields}."""
         steps = [(float(offset), value) for offset, value in payload["steps"]]
@@ -252,6 +270,14 @@ class Sandbox:
                 return Reply(200, EXTERNAL_ENTITY_BODY, "text/xml")
             case Fault.TRICKLE:
                 return Reply(200, b'{"result": true, "data": {}}' + b" " * 200, "application/json", byte_interval=0.1)
+            case Fault.SLOW_HEADERS:
+                return Reply(200, b"{}", self.content_type(), header_interval=0.1)
+            case Fault.HUGE_ERROR:
+                return Reply(500, b"x" * 65536, "text/plain", repeat=16384, repeat_interval=0.01)
+            case Fault.DEEP_NESTING:
+                return self.deeply_nested_body()
+            case Fault.NOT_UTF8:
+                return Reply(200, NOT_UTF8_BODY, self.content_type())
 
     def _control(self, request: Request) -> Reply:
         """HTTP controls for `make run` and subprocess tests (same operations as the methods above)."""
@@ -283,6 +309,12 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     sandbox: Sandbox
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that drops a connection (a cut fault answer, an unread error body) is expected, not news.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -303,15 +335,42 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             return
+        try:
+            self._write(reply)
+        except OSError:  # the client went away (a cut fault body): nothing to answer any more
+            self.close_connection = True
+
+    def _write(self, reply: Reply) -> None:
+        stopping = self.server.sandbox._stopping
+        if reply.header_interval:
+            head = (
+                f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}\r\n"
+                f"Content-Type: {reply.content_type}\r\nContent-Length: {len(reply.body)}\r\n\r\n"
+            ).encode()
+            for index in range(len(head)):
+                if stopping.wait(reply.header_interval):
+                    return
+                self.wfile.write(head[index : index + 1])
+                self.wfile.flush()
+            self.wfile.write(reply.body)
+            return
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
+        self.send_header("Content-Length", str(len(reply.body) * reply.repeat))
+        for name, value in reply.headers:
+            self.send_header(name, value)
         self.end_headers()
+        if reply.repeat > 1:
+            for _ in range(reply.repeat):
+                if stopping.wait(reply.repeat_interval):
+                    return
+                self.wfile.write(reply.body)
+            return
         if not reply.byte_interval:
             self.wfile.write(reply.body)
             return
         for index in range(len(reply.body)):
-            if self.server.sandbox._stopping.wait(reply.byte_interval):
+            if stopping.wait(reply.byte_interval):
                 return
             self.wfile.write(reply.body[index : index + 1])
             self.wfile.flush()

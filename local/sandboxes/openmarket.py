@@ -24,7 +24,7 @@ from typing import Any
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
-from .base import Reply, Request, Sandbox
+from .base import NESTING_DEPTH, Reply, Request, Sandbox
 
 QUERY_WINDOW_SECONDS = 5 * 24 * 3600
 XML_DECLARATION = b'<?xml version="1.0" ?>\n'
@@ -159,6 +159,13 @@ class OpenMarketSandbox(Sandbox):
         if not ticket_id:
             raise _Rejected(404, 711)  # v3 documents no "ticket missing" code; answer as for an unknown ticket
         return Query(account_id=account_id, user_agent=user.get("agent") if user is not None else None, ticket_id=ticket_id)
+
+    def content_type(self) -> str:
+        return "text/xml"
+
+    def deeply_nested_body(self) -> Reply:
+        depth = NESTING_DEPTH
+        return Reply(200, XML_DECLARATION + b"<response>" + b"<a>" * depth + b"</a>" * depth + b"</response>", "text/xml")
 
     def malformed_body(self) -> Reply:
         return Reply(200, XML_DECLARATION + b'<response version="3.0" protocol="wmp" type="query">\n<error code="0" descr', "text/xml")

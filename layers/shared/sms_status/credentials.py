@@ -2,6 +2,10 @@
 
 A secret is fetched again, once, when the provider refuses it (rotation): see `lookup.StatusService`.
 Errors name the secret, never its value.
+
+Secrets Manager is read with short timeouts and two attempts (botocore's defaults are 60 s + 60 s and more
+attempts, longer than the whole function may run): a read takes at most `READ_BUDGET` seconds, which the
+lookup keeps room for before it re-reads a refused secret.
 """
 
 from __future__ import annotations
@@ -12,6 +16,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import CredentialsError
+
+SECRETS_CONNECT_TIMEOUT = 1.0
+SECRETS_READ_TIMEOUT = 2.0
+SECRETS_ATTEMPTS = 2
+READ_BUDGET = SECRETS_ATTEMPTS * (SECRETS_CONNECT_TIMEOUT + SECRETS_READ_TIMEOUT)
 
 # Values travel in HTTP headers (Wooxy, WWT): a newline or NUL would corrupt or split the request.
 CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f]")
@@ -39,17 +48,42 @@ def secret_fields(value: object, secret_name: str, keys: tuple[str, ...], forbid
     return fields
 
 
+def _bounded_provider() -> None:
+    """Make Powertools' default secrets provider one whose client has short timeouts. It stays the default, so
+    `parameters.clear_caches()` (which drops the default providers) forgets its cache too."""
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    from botocore.config import Config
+
+    if not getattr(DEFAULT_PROVIDERS.get("secrets"), "_bounded", False):
+        config = Config(
+            connect_timeout=SECRETS_CONNECT_TIMEOUT,
+            read_timeout=SECRETS_READ_TIMEOUT,
+            retries={"total_max_attempts": SECRETS_ATTEMPTS, "mode": "standard"},
+        )
+        provider = parameters.SecretsProvider(boto_config=config)
+        provider._bounded = True  # type: ignore[attr-defined]
+        DEFAULT_PROVIDERS["secrets"] = provider
+
+
 class SecretSource[T]:
+    read_budget = READ_BUDGET  # the longest one read may take
+
     def __init__(self, secret_name: str, max_age: int, parse: Callable[[Any, str], T]) -> None:
         self.secret_name = secret_name
         self.max_age = max_age
         self._parse = parse
+
+    def prepare(self) -> None:
+        """Build the Secrets Manager client now (a cold start), not inside the first lookup's deadline."""
+        _bounded_provider()
 
     def get(self, *, refresh: bool = False) -> T:
         # Imported here: parameters pulls in boto3 (~70 ms), which the cold import does not need.
         from aws_lambda_powertools.utilities import parameters
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
+        _bounded_provider()
         try:
             value = parameters.get_secret(self.secret_name, transform="json", max_age=self.max_age, force_fetch=refresh)
         except TransformParameterError as exc:

@@ -4,9 +4,14 @@
 - Credentials come from a SecretSource; when the provider refuses them, the secret is read again once
   (it may have been rotated) and the whole lookup is tried again.
 - OpenMarket and WWT answer one message per request: a batch fans out over a bounded thread pool.
-  Wooxy takes up to 100 ids per request: its client batches instead.
-- A fan-out has a deadline: ids not answered by then get `provider_timeout` error reports, so a batch of
-  slow answers still ends before the function's own timeout.
+  Wooxy takes up to 100 ids per request: its service sends chunks of 100 one after another instead.
+- Every lookup has one deadline (`http.Deadline`, BATCH_DEADLINE seconds), set in scope for every request it
+  makes: a single id, a Wooxy batch, each id of a fan-out and the retry after a credentials refresh all share
+  it, and the HTTP layer enforces it. Ids not answered by then get `provider_timeout` error reports (or, when
+  no id got an answer, the lookup raises ProviderTimeout: a 504), always before the function's own timeout.
+- Fan-out threads never outlive the call: when a round ends (all answered, the deadline, a refused secret)
+  its requests still in flight are cut (`Deadline.cancel`) and the pool is joined, so a warm container never
+  has more than `fan_out` requests in flight for one provider.
 - In a batch, a provider failure for one id becomes an error report for that id (status `unknown`,
   not final, the error under `details.error`) so one bad answer does not lose the others; when no id got an
   answer, the (first) error itself is raised (the caller gets 503/504 rather than a page of errors).
@@ -15,18 +20,20 @@
 
 from __future__ import annotations
 
-import time
+import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Literal
 
 from .credentials import SecretSource
 from .errors import CredentialsError, InvalidRequest, ProviderAuthError, ProviderTimeout, ProviderUnavailable, ServiceError
+from .http import Deadline, deadline_scope
 from .model import Provider, ProviderStatus, Report, Status
 from .validation import check_key
 
 Kind = Literal["id", "reference"]
 MAX_BATCH = 100  # ids per HTTP batch call (pinned): also Wooxy's per-request limit
+MIN_RETRY_SECONDS = 0.5  # what the retry after a credentials refresh needs at least, beyond reading the secret
 
 
 def as_key(value: object, provider: Provider, kind: Kind) -> object:
@@ -79,10 +86,10 @@ class StatusService:
     def fetch_one(self, client: Any, key: str, kind: Kind) -> Report:
         raise NotImplementedError
 
-    def fetch(self, client: Any, keys: list[str], kind: Kind, deadline_at: float) -> list[Report]:
-        """Default: one request per key, at most `fan_out` at a time, all ended by `deadline_at` (monotonic)."""
+    def fetch(self, client: Any, keys: list[str], kind: Kind, deadline: Deadline) -> list[Report]:
+        """Default: one request per key, at most `fan_out` at a time, all ended by `deadline`."""
         if len(keys) == 1:
-            return [self.fetch_one(client, keys[0], kind)]  # bounded by the HTTP layer's timeouts
+            return [self.fetch_one(client, keys[0], kind)]  # the deadline in scope bounds it (the HTTP layer)
 
         def attempt(key: str) -> Report | ServiceError:
             try:
@@ -92,20 +99,24 @@ class StatusService:
             except ServiceError as error:
                 return error
 
+        round_ = deadline.child()  # cancelled when this round ends; a retry round gets its own
         pool = ThreadPoolExecutor(max_workers=min(self.fan_out, len(keys)), thread_name_prefix=f"{self.provider}-lookup")
-        futures = [pool.submit(attempt, key) for key in keys]
-        # Returns at the first refused secret (no point asking the rest with it), when all are done, or at the deadline.
-        done, _ = wait(futures, timeout=max(0.0, deadline_at - time.monotonic()), return_when=FIRST_EXCEPTION)
-        pool.shutdown(wait=False, cancel_futures=True)  # ids not started by then are not asked at all
+        try:
+            with deadline_scope(round_):
+                # One copy of the context per task: each thread sees the round's deadline.
+                futures = [pool.submit(contextvars.copy_context().run, attempt, key) for key in keys]
+            # Returns at the first refused secret (no point asking the rest with it), when all are done, or at the deadline.
+            done, _ = wait(futures, timeout=max(0.0, round_.remaining()), return_when=FIRST_EXCEPTION)
+        finally:
+            round_.cancel()  # requests still in flight end now: nothing outlives the call
+            pool.shutdown(wait=True, cancel_futures=True)  # ids not started by then are not asked at all
         for future in done:
             if future.exception() is not None:
                 raise future.exception()
-        late = ProviderTimeout(str(self.provider), f"no answer within the batch deadline of {self.deadline:g}s")
-        outcomes = [future.result() if future in done else late for future in futures]
-        errors = [o for o in outcomes if isinstance(o, ServiceError)]
-        if len(errors) == len(outcomes):
-            raise errors[0]  # no id got an answer: the error is the answer (503/504 rather than a page of errors)
-        return [o if isinstance(o, Report) else error_report(self.provider, key, o) for key, o in zip(keys, outcomes, strict=True)]
+        late = ProviderTimeout(str(self.provider), f"no answer within the lookup deadline of {self.deadline:g}s")
+        # The pool is joined: every future is settled. An answer that came in as the round ended is kept.
+        answered = [not f.cancelled() and f.exception() is None for f in futures]
+        return gather(self.provider, keys, [f.result() if ok else late for f, ok in zip(futures, answered, strict=True)])
 
     # ---- the entry points --------------------------------------------------------------------------
     def lookup(self, keys: Sequence[str], kind: Kind = "id") -> list[Report]:
@@ -116,12 +127,24 @@ class StatusService:
         for key in keys:
             check_key(key, kind)
             self.validate(key, kind)
-        deadline_at = time.monotonic() + self.deadline  # shared by the retry after a credentials refresh
-        return self._with_rotation(lambda client: self.fetch(client, keys, kind, deadline_at))
+        deadline = Deadline(self.deadline)  # shared by the retry after a credentials refresh
+        with deadline_scope(deadline):
+            return self._with_rotation(lambda client: self.fetch(client, keys, kind, deadline), deadline)
 
-    def _with_rotation[R](self, call: Callable[[Any], R]) -> R:
+    def _with_rotation[R](self, call: Callable[[Any], R], deadline: Deadline) -> R:
         try:
             return call(self.make_client(self.secrets.get()))
         except ProviderAuthError:
+            if deadline.remaining() < getattr(self.secrets, "read_budget", 0.0) + MIN_RETRY_SECONDS:
+                raise  # no time left to re-read the secret and ask again: the refusal is the answer (not a 504)
             # The secret may have been rotated since we cached it: read it again, once.
             return call(self.make_client(self.secrets.get(refresh=True)))
+
+
+def gather(provider: Provider, keys: Sequence[str], outcomes: Sequence[Report | ServiceError]) -> list[Report]:
+    """One report per key from each key's answer or error; when no key got an answer, the (first) error is raised
+    (503/504 rather than a page of errors)."""
+    errors = [o for o in outcomes if isinstance(o, ServiceError)]
+    if errors and len(errors) == len(outcomes):
+        raise errors[0]
+    return [o if isinstance(o, Report) else error_report(provider, key, o) for key, o in zip(keys, outcomes, strict=True)]

@@ -13,9 +13,9 @@ from typing import Any
 
 from .config import ConfigError, ProviderConfig
 from .credentials import SecretSource
-from .errors import InvalidRequest, ServiceError
-from .http import HttpClient
-from .lookup import Kind, StatusService, distinct
+from .errors import CredentialsError, InvalidRequest, ServiceError
+from .http import Deadline, HttpClient
+from .lookup import Kind, StatusService, distinct, failed_lookup, gather
 from .model import Provider, Report
 from .observability import count_lookups, logger
 
@@ -35,9 +35,24 @@ class OpenMarketService(StatusService):
 class WooxyService(StatusService):
     provider = Provider.WOOXY
 
-    def fetch(self, client: Any, keys: list[str], kind: Kind, deadline_at: float) -> list[Report]:
-        # Up to 100 ids in one request (bounded by the HTTP layer's timeouts); more are chunks one after another.
-        return client.statuses(keys)
+    def fetch(self, client: Any, keys: list[str], kind: Kind, deadline: Deadline) -> list[Report]:
+        """Up to 100 ids in one request; more are chunks one after another (never in parallel: Wooxy's limit of
+        10 concurrent requests is shared by the whole stack). All chunks share the lookup's deadline; a chunk
+        that failed gives its ids error reports and the others keep their answers."""
+        from .providers.wooxy import MAX_IDS_PER_REQUEST
+
+        chunks = [keys[start : start + MAX_IDS_PER_REQUEST] for start in range(0, len(keys), MAX_IDS_PER_REQUEST)]
+        if len(chunks) == 1:
+            return client.statuses(keys)
+        outcomes: list[Report | ServiceError] = []
+        for chunk in chunks:
+            try:
+                outcomes.extend(client.statuses(chunk))
+            except CredentialsError:
+                raise  # retried whole with a re-read secret
+            except ServiceError as error:
+                outcomes.extend([error] * len(chunk))
+        return gather(self.provider, keys, outcomes)
 
 
 class WwtService(StatusService):
@@ -107,8 +122,8 @@ def measured_lookup(service: StatusService, keys: Sequence[str], kind: Kind = "i
         asked = len(distinct(keys))
         count_lookups(provider, (), asked=asked, errors=asked, latency_ms=(time.monotonic() - started) * 1000)
         raise
-    errors = sum(1 for report in reports if report.details and "error" in report.details)
-    answered = (str(report.status) for report in reports if not (report.details and "error" in report.details))
+    answered = [str(report.status) for report in reports if failed_lookup(report) is None]
+    errors = len(reports) - len(answered)
     count_lookups(provider, answered, asked=len(reports), errors=errors, latency_ms=(time.monotonic() - started) * 1000)
     logger.info("lookup answered", extra={"provider": provider, "kind": kind, "count": len(reports), "errors": errors, "via": via})
     return reports
@@ -118,9 +133,11 @@ def measured_lookup(service: StatusService, keys: Sequence[str], kind: Kind = "i
 def service_for(provider: Provider) -> StatusService:
     """Built once per container from the environment (a cold start), reused while warm."""
     try:
-        return build_service(ProviderConfig.from_env(provider))
+        service = build_service(ProviderConfig.from_env(provider))
     except ConfigError as exc:
         raise ServiceError(f"configuration error: {exc}") from exc
+    service.secrets.prepare()
+    return service
 
 
 def reset_services() -> None:

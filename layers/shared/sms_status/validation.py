@@ -1,8 +1,9 @@
 """The one validator of what callers send: a request body, a list of ids, one id. One set of messages.
 
 Every entry point uses it: the batch routes and the bulk routes (`parse_id_body`), a single-id route or a lookup
-(`check_key`), the Wooxy client and the queue path's message parser (`check_keys`). Provider-specific rules (an OpenMarket ticket has at most 64 characters, a WWT id is decimal
-digits) are checked after these, by each provider.
+(`check_key`), the Wooxy client and the queue path's message parser (`check_keys`). Provider-specific rules
+(an OpenMarket ticket has at most 64 characters, a WWT id is decimal digits) are checked after these, by each
+provider.
 
 An id (or WWT reference) is a string of 1 to 128 characters that is not only whitespace and holds no control
 characters (C0, DEL, C1) and no lone surrogate (which no provider request, table or file could carry).

@@ -5,7 +5,10 @@ What the answers mean (the seed document "Get SMS Delivery Status"):
   answer. A `null` entry or a "not found" error is that one id's answer, not a failed call (the official
   PHP SDK throws on any non-empty `errors`, losing the whole batch: we do not).
 - The documented example spells one key "5 bc0a73d19b6051f963023c2" (with a space), so data objects are
-  matched on their `id` field as well as on their key.
+  matched on their `id` field first, then on their key, where a key with whitespace stands for the id without
+  it (never the other way round: no id gets another id's status, see `_Spelled`).
+- One `data` entry we cannot read (not an object, no status string) is an error report for its id
+  (`unreadable_entry`); the other ids keep their answers.
 - `{"result": false, "errors": [...]}`: the call failed; the documented strings are the error "codes"
   (Wooxy has no numeric codes), so they are matched in one table here, `ERROR_RULES`.
 - HTTP statuses are not documented: the body decides, whatever the status (a 4xx with a JSON body is read).
@@ -27,14 +30,16 @@ from ..errors import InvalidRequest, ProviderAuthError, ProviderError, ProviderU
 from ..http import HttpClient
 from ..lookup import error_report
 from ..mapping.wooxy import classify
-from ..model import Provider, ProviderStatus, Report, not_found, parse_provider_time, utcnow
+from ..model import Provider, ProviderStatus, Report, not_found, utcnow
 from ..validation import check_keys
+from . import read_time
 
 PROVIDER = Provider.WOOXY
 INFO_PATH = "/v3/sms/info"
 MAX_IDS_PER_REQUEST = 100  # documented: "You can include only 100 IDs in one request"
 NOT_FOUND_CODE = "not_found"
 NOT_MENTIONED_CODE = "not_mentioned"
+UNREADABLE_ENTRY_CODE = "unreadable_entry"
 
 
 # ---- credentials ---------------------------------------------------------------------------------
@@ -163,13 +168,52 @@ def _compact(key: str) -> str:
     return "".join(key.split())
 
 
+def _has_space(text: str) -> bool:
+    return _compact(text) != text
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreadable:
+    """A `data` entry we cannot read: an error report for its id, not a failed call."""
+
+    why: str
+
+
+@dataclass
+class _Spelled:
+    """Values by their exact spelling, plus the spellings with whitespace by their compacted text.
+
+    The seed's key "5 bc0a73d19b6051f963023c2" answers the id "5bc0a73d19b6051f963023c2": a spelling with
+    whitespace stands for the id without it. Only that way round: the id "a b" is never answered by "ab",
+    and a compacted spelling that two keys share ("a bc", "ab c") answers no one (it would be a guess).
+    """
+
+    exact: dict[str, Any] = field(default_factory=dict)
+    spaced: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, spelling: str, value: Any) -> None:
+        if spelling in self.exact:
+            return  # the first wins (a JSON object repeating a key is already ambiguous)
+        self.exact[spelling] = value
+        if _has_space(spelling):
+            self.spaced.setdefault(_compact(spelling), []).append(spelling)
+
+    def find(self, message_id: str) -> tuple[bool, Any]:
+        if message_id in self.exact:
+            return True, self.exact[message_id]
+        spellings = self.spaced.get(message_id, []) if not _has_space(message_id) else []
+        if len(spellings) == 1:
+            return True, self.exact[spellings[0]]
+        return False, None
+
+
 @dataclass
 class _Answer:
     """What one response says, indexed for lookup by requested id."""
 
-    objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # by `id` field, then by compacted key
-    nulls: set[str] = field(default_factory=set)  # compacted keys whose value is null
-    not_found: dict[str, str] = field(default_factory=dict)  # id -> its "SMS <id> not found" string
+    by_id: dict[str, dict[str, Any] | _Unreadable] = field(default_factory=dict)  # entries by their own `id` field
+    by_key: _Spelled = field(default_factory=_Spelled)  # entry, None (null) or _Unreadable, by data key
+    not_found: _Spelled = field(default_factory=_Spelled)  # "SMS <id> not found" strings, by <id>
     other_errors: list[str] = field(default_factory=list)  # undocumented per-id strings (result: true)
 
 
@@ -179,22 +223,33 @@ def _read_data(data: object, http_status: int) -> _Answer:
         data = {}  # PHP encodes an empty associative array as []
     if not isinstance(data, dict):
         raise _shape_error("`data` that is not an object", http_status)
-    by_key: dict[str, dict[str, Any]] = {}
     for key, entry in data.items():
         if entry is None:
-            answer.nulls.add(_compact(key))
+            answer.by_key.add(key, None)
             continue
         if not isinstance(entry, dict):
-            raise _shape_error("a `data` entry that is neither an object nor null", http_status)
-        if not isinstance(entry.get("status"), str):
-            raise _shape_error("a `data` entry whose status is not a string", http_status)
+            answer.by_key.add(key, _Unreadable("wooxy answered a data entry for this id that is neither an object nor null"))
+            continue
+        status = entry.get("status")
+        value: dict[str, Any] | _Unreadable = entry
+        if not isinstance(status, str) or not status.strip():
+            value = _Unreadable("wooxy answered a data entry for this id without a status string")
         own_id = entry.get("id")
         if isinstance(own_id, str) and own_id:
-            answer.objects.setdefault(own_id, entry)
-        by_key.setdefault(_compact(key), entry)
-    for key, entry in by_key.items():  # the key is only a fallback: the `id` field wins
-        answer.objects.setdefault(key, entry)
+            answer.by_id.setdefault(own_id, value)
+        answer.by_key.add(key, value)
     return answer
+
+
+def _entry_for(answer: _Answer, message_id: str) -> tuple[bool, Any]:
+    """This id's data entry: the one whose `id` field names it, else the one under its key unless that entry's
+    own `id` names another id (the `id` field wins: an entry never answers for another id)."""
+    if message_id in answer.by_id:
+        return True, answer.by_id[message_id]
+    found, value = answer.by_key.find(message_id)
+    if found and isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"] and value["id"] != message_id:
+        return False, None
+    return found, value
 
 
 def _read_errors(payload: Mapping[str, Any], http_status: int) -> list[str]:
@@ -209,14 +264,17 @@ def _read_errors(payload: Mapping[str, Any], http_status: int) -> list[str]:
 def _report(message_id: str, entry: Mapping[str, Any], checked_at: datetime) -> Report:
     raw_status: str = entry["status"]
     phone = entry.get("phoneNumber")
+    unparsed: dict[str, str] = {}
+    submitted_at = read_time(entry, "createdAt", unparsed)
     return Report.from_outcome(
         PROVIDER,
         message_id,
         classify(raw_status),
         ProviderStatus(raw_status),
-        submitted_at=parse_provider_time(entry.get("createdAt")),
+        submitted_at=submitted_at,
         recipient=phone if isinstance(phone, str) and phone else None,
         checked_at=checked_at,
+        details={"unparsed": unparsed} if unparsed else None,
         # Not read: `text` (message content is never returned or logged) and `fromName` (a sender id can
         # itself be a phone number, and nothing downstream needs it).
     )
@@ -268,19 +326,20 @@ def parse_response(
     answer = _read_data(data, http_status)
     for error in errors:
         if error.kind is ErrorKind.NOT_FOUND and error.id is not None:
-            answer.not_found.setdefault(_compact(error.id), error.text)
+            answer.not_found.add(error.id, error.text)
         else:
             answer.other_errors.append(error.text)
 
     reports: list[Report] = []
     for message_id in ids:
-        key = _compact(message_id)
-        entry = answer.objects.get(message_id) or answer.objects.get(key)
-        if entry is not None:
+        found, entry = _entry_for(answer, message_id)
+        said_not_found, text = answer.not_found.find(message_id)
+        if isinstance(entry, _Unreadable):
+            reports.append(_unanswered(message_id, entry.why, checked_at, UNREADABLE_ENTRY_CODE))
+        elif found and entry is not None:
             reports.append(_report(message_id, entry, checked_at))
-        elif key in answer.not_found or key in answer.nulls:
-            description = answer.not_found.get(key, "null entry in data")
-            reports.append(not_found(PROVIDER, message_id, NOT_FOUND_CODE, description, checked_at=checked_at))
+        elif found or said_not_found:  # a null entry, or "SMS <id> not found"
+            reports.append(not_found(PROVIDER, message_id, NOT_FOUND_CODE, text or "null entry in data", checked_at=checked_at))
         elif mentions := [text for text in answer.other_errors if _mentions(message_id, text)]:
             reports.append(_unanswered(message_id, "; ".join(mentions), checked_at, UNKNOWN_ERROR_CODE))
         else:

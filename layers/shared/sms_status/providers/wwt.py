@@ -7,11 +7,16 @@ How an answer is read (the seed document, BSG's public clients and observed answ
 - Times are `YYYY-MM-DD HH:MM:SS` with no zone documented anywhere: taken as UTC (an assumption).
 - `time_dr` is the delivery-report time: it becomes `delivered_at` only when the status is delivered;
   otherwise (e.g. the time an undelivered receipt arrived) it is kept under `details.time_dr`.
+- `time_sent` is the sending time once the message has left WWT; while it is still pending there it is the
+  time it is scheduled to go, kept under `details.scheduled_at` (`sent_at` stays null).
+- A time or price that is present but unreadable is never guessed: the field stays null and the value as
+  sent goes under `details.unparsed`. A price too large for a JSON number (e.g. "1e400") counts as unreadable.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +26,8 @@ from ..credentials import secret_fields
 from ..errors import InvalidRequest, ProviderAuthError, ProviderError
 from ..http import HttpClient
 from ..mapping.wwt import ErrorMeaning, classify, describe_error, error_meaning
-from ..model import Provider, ProviderStatus, Report, Status, not_found, parse_price, parse_provider_time
+from ..model import Provider, ProviderStatus, Report, Status, not_found, parse_price
+from . import UNPARSED_TEXT_MAX, read_time
 
 PROVIDER = Provider.WWT
 REFERENCE_PATTERN = re.compile(r"[a-zA-Z0-9]{1,32}")
@@ -104,22 +110,40 @@ def _success(requested: str, payload: dict[str, Any], stamp: dict[str, Any]) -> 
         raise ProviderError(str(PROVIDER), "WWT answered success without a status", "0", _text(payload.get("errorDescription")))
     outcome = classify(raw_status)
     details: dict[str, Any] = {"wwt_id": _text(payload.get("id")), "reference": _text(payload.get("reference"))}
-    time_dr = parse_provider_time(payload.get("time_dr"))
+    unparsed: dict[str, str] = {}
+    submitted_at = read_time(payload, "time_in", unparsed)
+    time_sent = read_time(payload, "time_sent", unparsed)
+    time_dr = read_time(payload, "time_dr", unparsed)
+    sent_at = time_sent
+    if outcome.status is Status.PENDING and time_sent is not None:
+        # Before the message leaves WWT, `time_sent` is when it is scheduled to go: not a sending time.
+        sent_at = None
+        details["scheduled_at"] = payload["time_sent"]
     delivered_at = None
     if outcome.status is Status.DELIVERED:
         delivered_at = time_dr
     elif time_dr is not None:
         details["time_dr"] = payload["time_dr"]  # the time a non-delivery receipt arrived, as sent
+    raw_price = payload.get("price")
+    price = parse_price(raw_price)
+    if price is not None and not math.isfinite(float(price)):
+        # "1e400" is a valid decimal but no JSON number (it would be Infinity): the price is omitted and its text
+        # kept, so the report stays JSON that every consumer (EventBridge included) accepts.
+        price = None
+    if price is None and raw_price is not None and raw_price != "":
+        unparsed["price"] = (_text(raw_price) or repr(raw_price))[:UNPARSED_TEXT_MAX]
+    if unparsed:
+        details["unparsed"] = unparsed
     return Report.from_outcome(
         PROVIDER,
         requested,
         outcome,
         ProviderStatus(raw_status),
-        submitted_at=parse_provider_time(payload.get("time_in")),
-        sent_at=parse_provider_time(payload.get("time_sent")),
+        submitted_at=submitted_at,
+        sent_at=sent_at,
         delivered_at=delivered_at,
         recipient=_text(payload.get("msisdn")),
-        price=parse_price(payload.get("price")),
+        price=price,
         currency=_text(payload.get("currency")),
         details=details,
         **stamp,
@@ -129,7 +153,7 @@ def _success(requested: str, payload: dict[str, Any], stamp: dict[str, Any]) -> 
 def _json_or_none(body: bytes) -> Any:
     try:
         return json.loads(body.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deep to read
         return None
 
 
