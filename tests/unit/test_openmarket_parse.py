@@ -418,8 +418,15 @@ class RecordingHttp:
         return self.response
 
 
-@pytest.mark.parametrize("base_url", ["https://smsc.openmarket.com", "https://smsc.openmarket.com/"])
-def test_client_posts_the_query_to_wmp_as_text_xml(base_url: str) -> None:
+@pytest.mark.parametrize(
+    ("base_url", "url"),
+    [
+        ("https://smsc.openmarket.com", "https://smsc.openmarket.com/wmp"),
+        ("https://smsc.openmarket.com/", "https://smsc.openmarket.com/wmp"),
+        ("https://gw.example/OMX/", "https://gw.example/OMX/wmp"),  # a gateway prefix is kept whole: only the slash goes
+    ],
+)
+def test_client_posts_the_query_to_wmp_as_text_xml(base_url: str, url: str) -> None:
     http = RecordingHttp(200, fixture("live_delivered_4.xml"))
     credentials = OpenMarketCredentials("123-456-789-12345", "password here")
     report = OpenMarketClient(http, base_url, credentials, "XML/SMS/1.0.0").status(TICKET)  # type: ignore[arg-type]
@@ -428,7 +435,7 @@ def test_client_posts_the_query_to_wmp_as_text_xml(base_url: str) -> None:
     assert http.calls == [
         (
             "POST",
-            "https://smsc.openmarket.com/wmp",
+            url,
             {"Content-Type": "text/xml", "Accept": "text/xml"},
             build_query(credentials, TICKET, "XML/SMS/1.0.0"),
         )

@@ -130,6 +130,8 @@ def test_the_public_view_of_a_tracked_message() -> None:
         "tracked_since": "2025-01-01T12:00:00Z",
         "next_check_at": None,  # final: nothing is due
     }
+    # A next check still recorded on a final item (the message that was due when it settled) is not shown.
+    assert replace(item, next_check_at=T0 + timedelta(minutes=5)).to_public()["next_check_at"] is None
     open_item = replace(stored(report(Status.SENT)), next_check_at=T0 + timedelta(minutes=5), context={"order": "A1"})
     assert (open_item.to_public()["next_check_at"], open_item.to_public()["context"]) == ("2025-01-01T12:05:00Z", {"order": "A1"})
 

@@ -589,8 +589,15 @@ class RecordingHttp:
         return self.response
 
 
-@pytest.mark.parametrize("base_url", ["https://api.wooxy.com", "https://api.wooxy.com/"])
-def test_client_posts_the_ids_with_the_access_token_header(base_url: str):
+@pytest.mark.parametrize(
+    ("base_url", "url"),
+    [
+        ("https://api.wooxy.com", "https://api.wooxy.com/v3/sms/info"),
+        ("https://api.wooxy.com/", "https://api.wooxy.com/v3/sms/info"),
+        ("https://gw.example/WOOXY/", "https://gw.example/WOOXY/v3/sms/info"),  # a gateway prefix is kept whole
+    ],
+)
+def test_client_posts_the_ids_with_the_access_token_header(base_url: str, url: str):
     http = RecordingHttp(200, fixture("info_response.json"))
     client = WooxyClient(http, base_url, WooxyCredentials(TOKEN))  # type: ignore[arg-type]
     before = datetime.now(UTC)
@@ -600,7 +607,7 @@ def test_client_posts_the_ids_with_the_access_token_header(base_url: str):
     assert report.status is Status.DELIVERED
     assert before <= report.checked_at <= datetime.now(UTC)
     headers = {"Access-Token": TOKEN, "Content-Type": "application/json", "Accept": "application/json"}
-    assert http.calls == [("POST", "https://api.wooxy.com/v3/sms/info", headers, b'{"ids": ["5d91537bd132fdf45916520a"]}')]
+    assert http.calls == [("POST", url, headers, b'{"ids": ["5d91537bd132fdf45916520a"]}')]
 
 
 def test_client_passes_the_http_status_and_blanks_the_token_in_errors():

@@ -501,18 +501,22 @@ class RecordingHttp:
         return self.response
 
 
-@pytest.mark.parametrize("base_url", ["https://api.wwt.world", "https://api.wwt.world/"])
-def test_client_gets_the_documented_paths_with_the_key_header(base_url: str):
+@pytest.mark.parametrize(
+    ("base_url", "root"),
+    [
+        ("https://api.wwt.world", "https://api.wwt.world"),
+        ("https://api.wwt.world/", "https://api.wwt.world"),
+        ("https://gw.example/WWTX/", "https://gw.example/WWTX"),  # a gateway prefix is kept whole: only the slash goes
+    ],
+)
+def test_client_gets_the_documented_paths_with_the_key_header(base_url: str, root: str):
     http = RecordingHttp(200, fixture("success_delivered.json"))
     client = WwtClient(http, base_url, WwtCredentials(api_key="live_abc"))  # type: ignore[arg-type]
 
     assert client.by_id("211").id == "211"
     assert client.by_reference("ext19").id == "ext19"
     headers = {"X-API-KEY": "live_abc", "Accept": "application/json"}
-    assert http.calls == [
-        ("GET", "https://api.wwt.world/rest/sms/211", headers),
-        ("GET", "https://api.wwt.world/rest/sms/reference/ext19", headers),
-    ]
+    assert http.calls == [("GET", f"{root}/rest/sms/211", headers), ("GET", f"{root}/rest/sms/reference/ext19", headers)]
 
 
 def test_client_reads_the_http_status_of_the_answer():
