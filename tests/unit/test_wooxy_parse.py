@@ -594,7 +594,7 @@ class RecordingHttp:
     [
         ("https://api.wooxy.com", "https://api.wooxy.com/v3/sms/info"),
         ("https://api.wooxy.com/", "https://api.wooxy.com/v3/sms/info"),
-        ("https://gw.example/WOOXY/", "https://gw.example/WOOXY/v3/sms/info"),  # a gateway prefix is kept whole
+        ("https://gw.example/WOOX/", "https://gw.example/WOOX/v3/sms/info"),  # a gateway prefix is kept whole
     ],
 )
 def test_client_posts_the_ids_with_the_access_token_header(base_url: str, url: str):
