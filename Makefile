@@ -17,11 +17,12 @@ REGION ?= us-east-1
 CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov \
 	--file template.yaml --framework cloudformation --skip-download --quiet --compact
 
-.PHONY: help install lint build test unit run enqueue bench clean
+.PHONY: help install lint build test unit run enqueue bench mutate clean
 help:
 	@echo "make run    start the whole service on 127.0.0.1 (PORT=3000), no AWS account needed"
 	@echo "make test   set everything up and run the whole suite (ruff, cfn-lint, sam validate, checkov, sam build, pytest)"
 	@echo "make bench  cold-import and overhead benchmarks"
+	@echo "make mutate mutation testing of the providers, mappings and store rules; prints the score per file"
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	@test -n "$(PYTHON)" || { echo "python$(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION))"; exit 1; }
@@ -66,5 +67,17 @@ enqueue: $(VENV)/.installed  ## make enqueue PROVIDER=wooxy IDS="id1 id2": track
 bench: build
 	PYTHONPATH=layers/shared:. $(PY) -m bench
 
+# Mutation testing (docs/testing.md): what is mutated and which tests run is [tool.mutmut] in pyproject.toml.
+# mutmut names modules after their path, so it runs in a staging directory where the layer is src/sms_status
+# (symlinks, rebuilt each time: a full run, never stale results). MUTATE_JOBS: parallel mutants.
+MUTATE_DIR := build/mutate
+MUTATE_JOBS ?= 2
+mutate: $(VENV)/.installed
+	rm -rf $(MUTATE_DIR) && mkdir -p $(MUTATE_DIR)/src
+	ln -s $(CURDIR)/layers/shared/sms_status $(MUTATE_DIR)/src/sms_status
+	for path in pyproject.toml tests local statemachine events template.yaml; do ln -s $(CURDIR)/$$path $(MUTATE_DIR)/$$path; done
+	cd $(MUTATE_DIR) && $(CURDIR)/$(VENV)/bin/mutmut run --max-children $(MUTATE_JOBS)
+	$(PY) mutation/scores.py $(MUTATE_DIR)
+
 clean:
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV)
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) build

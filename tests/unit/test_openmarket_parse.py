@@ -13,8 +13,16 @@ from defusedxml.ElementTree import fromstring
 from local.sandboxes.base import ENTITY_BOMB_BODY, EXTERNAL_ENTITY_BODY, HTML_BODY
 from local.sandboxes.openmarket import error_reply, status_reply
 from sms_status.errors import CredentialsError, InvalidRequest, ProviderAuthError, ProviderError, ProviderUnavailable
+from sms_status.http import HttpResponse
 from sms_status.model import Provider, Status
-from sms_status.providers.openmarket import OpenMarketCredentials, build_query, parse_response, validate_ticket_id
+from sms_status.providers.openmarket import (
+    OpenMarketClient,
+    OpenMarketCredentials,
+    build_query,
+    check_user_agent,
+    parse_response,
+    validate_ticket_id,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "openmarket"
 TICKET = "12004-0328K-1232U-18C21"
@@ -251,3 +259,192 @@ def test_unusable_secrets_raise_credentials_error_naming_the_secret_only(value: 
     assert "sms-status/openmarket" in caught.value.message
     assert "SuperSecret" not in caught.value.message
     assert "SuperSecret" not in str(caught.value.details)
+
+
+# ---- what the API answers for each failure: the whole error body, not just its type -------------------------
+# A wrong provider code, description or HTTP status would reach our callers unnoticed by a type check.
+def error_body(message: str, code: str | None = None, description: str | None = None, **http_status: int) -> dict:
+    details = {"provider": "openmarket", "provider_code": code, "provider_description": description, **http_status}
+    return {"error": {"code": "provider_error", "message": message, "details": details}}
+
+
+def test_the_seed_rejection_is_the_whole_error_body() -> None:
+    with pytest.raises(ProviderError) as caught:
+        parse_response(TICKET, fixture("seed_rejected_307.xml"), 400)
+    message = "OpenMarket rejected the query (error code 307)"
+    assert caught.value.to_body() == error_body(message, "307", "The request was an ill-formed XML document", http_status=400)
+
+
+def test_the_auth_fixture_is_a_credentials_error_with_code_and_description() -> None:
+    with pytest.raises(ProviderAuthError) as caught:
+        parse_response(TICKET, fixture("error_420_auth.xml"), 403)
+    details = {"provider": "openmarket", "provider_code": "420", "provider_description": "Invalid subscriber ID or password"}
+    assert caught.value.to_body() == {
+        "error": {"code": "credentials_error", "message": "OpenMarket refused the account id or password", "details": details}
+    }
+
+
+def test_a_temporary_error_is_unavailable_with_the_http_status() -> None:
+    with pytest.raises(ProviderUnavailable) as caught:
+        parse_response(TICKET, fixture("error_1010_temporary.xml"), 200)
+    assert caught.value.to_body() == {
+        "error": {
+            "code": "provider_unavailable",
+            "message": "OpenMarket reported a temporary error (code 1010)",
+            "details": {"provider": "openmarket", "http_status": 200},
+        }
+    }
+
+
+def test_the_711_report_keeps_the_providers_description() -> None:
+    report = parse_response(TICKET, fixture("error_711_not_found.xml"), 404, checked_at=CHECKED_AT)
+    assert report.to_dict() == {
+        "provider": "openmarket",
+        "id": TICKET,
+        "status": "not_found",
+        "final": True,
+        "provider_status": {"code": "711", "description": "The ticket was not found or is more than 5 days old"},
+        "retryable": False,
+        "submitted_at": None,
+        "sent_at": None,
+        "delivered_at": None,
+        "recipient": None,
+        "price": None,
+        "currency": None,
+        "checked_at": "2025-03-01T12:00:00Z",
+    }
+
+
+@pytest.mark.parametrize("http_status", [199, 300, 400])
+def test_no_error_outside_2xx_is_a_contradiction(http_status: int) -> None:
+    with pytest.raises(ProviderError) as caught:
+        parse_response(TICKET, fixture("seed_accepted.xml"), http_status)
+    message = f"OpenMarket answered HTTP {http_status} with error code 0"
+    assert caught.value.to_body() == error_body(message, "0", "No Error", http_status=http_status)
+
+
+@pytest.mark.parametrize("http_status", [200, 299])
+def test_no_error_anywhere_in_2xx_is_read(http_status: int) -> None:
+    assert parse_response(TICKET, fixture("seed_accepted.xml"), http_status).provider_status.code == "0"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        fixture("accepted_without_status.xml"),
+        b'<response><error code="0" description="No Error"/><status code=" " description="x"/></response>',
+    ],
+)
+def test_accepted_without_a_status_code_is_a_provider_error_with_code_0(body: bytes) -> None:
+    with pytest.raises(ProviderError) as caught:
+        parse_response(TICKET, body, 200)
+    message = "OpenMarket accepted the query but sent no status code"
+    assert caught.value.to_body() == error_body(message, "0", "No Error", http_status=200)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<response><status code='4'/></response>",  # no error element
+        b"<response><error description='x'/><status code='4'/></response>",  # an error element without a code
+        b"<response><error code='zero'/><status code='4'/></response>",
+        b"<response><error code=''/><status code='4'/></response>",
+    ],
+)
+def test_an_answer_without_a_readable_error_code_is_a_provider_error(body: bytes) -> None:
+    with pytest.raises(ProviderError) as caught:
+        parse_response(TICKET, body, 200)
+    assert caught.value.to_body() == error_body("OpenMarket answered without a readable error code", http_status=200)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (fixture("truncated.xml"), "a body that is not well-formed XML"),
+        (b"", "a body that is not well-formed XML"),
+        (ENTITY_BOMB_BODY, "a DTD or entity declaration"),
+        (EXTERNAL_ENTITY_BODY, "a DTD or entity declaration"),
+    ],
+)
+def test_a_body_we_refuse_to_parse_says_why(body: bytes, reason: str) -> None:
+    with pytest.raises(ProviderError) as caught:
+        parse_response(TICKET, body, 502)
+    assert caught.value.to_body() == error_body(f"OpenMarket answered HTTP 502 with {reason}", http_status=502)
+
+
+def test_xml_that_is_not_a_wmp_response_is_a_provider_error() -> None:
+    with pytest.raises(ProviderError) as caught:
+        parse_response(TICKET, HTML_BODY, 200)
+    assert caught.value.to_body() == error_body("OpenMarket answered HTTP 200 with XML that is not a wmp response", http_status=200)
+
+
+# ---- what validation errors say ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("ticket", "message"),
+    [
+        ("", "an OpenMarket ticket id must be a non-empty string"),
+        (None, "an OpenMarket ticket id must be a non-empty string"),
+        ("x" * 65, "an OpenMarket ticket id has at most 64 characters"),
+        ("T\t1", "an OpenMarket ticket id cannot contain control characters"),
+        ("T\ufffe", "an OpenMarket ticket id cannot contain control characters"),
+    ],
+)
+def test_a_rejected_ticket_id_says_why(ticket: object, message: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        validate_ticket_id(ticket)
+    assert caught.value.to_body() == {"error": {"code": "invalid_request", "message": message, "details": None}}
+
+
+@pytest.mark.parametrize("agent", ["XML/SMS\t1.0.0", "XML/SMS/1.0.0\x7f", "XML/SMS/\ufffe", "XML/SMS/\x00"])
+def test_a_user_agent_with_a_control_or_non_xml_character_is_refused(agent: str) -> None:
+    # \t and \x7f are valid XML but control characters; \ufffe is neither: each check must refuse on its own.
+    with pytest.raises(ValueError, match="1 to 60 printable characters"):
+        check_user_agent(agent)
+
+
+def test_non_ascii_ticket_ids_go_out_as_utf8_text() -> None:
+    body = build_query(OpenMarketCredentials("a", "b"), "\u00e9t\u00e9-1", "XML/SMS/1.0.0")
+    assert '<ticket id="\u00e9t\u00e9-1" />'.encode() in body
+
+
+# ---- the request the client sends (a recording stand-in for HttpClient) ----------------------------------------
+class RecordingHttp:
+    def __init__(self, status: int, body: bytes) -> None:
+        self.response = HttpResponse(status, {}, body)
+        self.calls: list[tuple[str, str, dict[str, str] | None, bytes | None]] = []
+
+    def send(self, method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes | None = None) -> HttpResponse:
+        self.calls.append((method, url, headers, body))
+        return self.response
+
+
+@pytest.mark.parametrize(
+    ("base_url", "url"),
+    [
+        ("https://smsc.openmarket.com", "https://smsc.openmarket.com/wmp"),
+        ("https://smsc.openmarket.com/", "https://smsc.openmarket.com/wmp"),
+        ("https://gw.example/OMX/", "https://gw.example/OMX/wmp"),  # a gateway prefix is kept whole: only the slash goes
+    ],
+)
+def test_client_posts_the_query_to_wmp_as_text_xml(base_url: str, url: str) -> None:
+    http = RecordingHttp(200, fixture("live_delivered_4.xml"))
+    credentials = OpenMarketCredentials("123-456-789-12345", "password here")
+    report = OpenMarketClient(http, base_url, credentials, "XML/SMS/1.0.0").status(TICKET)  # type: ignore[arg-type]
+
+    assert (report.id, report.status) == (TICKET, Status.DELIVERED)
+    assert http.calls == [
+        (
+            "POST",
+            url,
+            {"Content-Type": "text/xml", "Accept": "text/xml"},
+            build_query(credentials, TICKET, "XML/SMS/1.0.0"),
+        )
+    ]
+
+
+def test_client_reads_the_http_status_of_the_answer() -> None:
+    http = RecordingHttp(400, fixture("seed_rejected_307.xml"))
+    client = OpenMarketClient(http, "https://smsc.openmarket.com", OpenMarketCredentials("a", "b"), "XML/SMS/1.0.0")  # type: ignore[arg-type]
+    with pytest.raises(ProviderError) as caught:
+        client.status(TICKET)
+    assert caught.value.details["http_status"] == 400

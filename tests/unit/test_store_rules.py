@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sms_status.model import Provider, ProviderStatus, Report, Status
-from sms_status.store import MAX_HISTORY, TrackKey, apply_report
+from sms_status.store import TrackKey, apply_report, rank
 
 KEY = TrackKey(Provider.WOOXY, "id", "m1")
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -73,7 +74,69 @@ def test_a_new_provider_code_with_the_same_status_is_history_but_not_a_change() 
     assert [h.code for h in applied.item.history] == ["3", "0"]
 
 
-def test_history_is_bounded() -> None:
-    item = stored(*(report(Status.SENT, code=str(i), at=i) for i in range(MAX_HISTORY + 5)))
-    assert len(item.history) == MAX_HISTORY
-    assert item.history[-1].code == str(MAX_HISTORY + 4)
+def test_history_keeps_the_last_50_entries() -> None:
+    # 50 is the documented bound (docs/queue.md, "last 50"), written here rather than read from the code.
+    item = stored(*(report(Status.SENT, code=str(i), at=i) for i in range(55)))
+    assert [h.code for h in item.history] == [str(i) for i in range(5, 55)]
+
+
+def test_history_below_the_bound_is_kept_whole() -> None:
+    item = stored(*(report(Status.SENT, code=str(i), at=i) for i in range(50)))
+    assert [h.code for h in item.history] == [str(i) for i in range(50)]
+
+
+def test_a_report_checked_at_the_same_instant_is_not_stale() -> None:
+    # Only a report checked *before* the stored one is a late duplicate; the same instant is applied.
+    applied = apply_report(stored(report(Status.SENT, code="3", at=10)), report(Status.SENT, code="0", at=10), key=KEY, tracked_since=T0)
+    assert applied is not None
+    assert applied.item.report.provider_status.code == "0"
+    assert [h.code for h in applied.item.history] == ["3", "0"]
+
+
+def test_history_entries_record_when_the_provider_answered() -> None:
+    item = stored(report(Status.PENDING), report(Status.SENT, at=10))
+    assert [h.to_dict() for h in item.history] == [
+        {"status": "pending", "code": "pending", "at": "2025-01-01T12:00:00Z"},
+        {"status": "sent", "code": "sent", "at": "2025-01-01T12:00:10Z"},
+    ]
+
+
+def test_an_explicit_time_wins_over_checked_at_in_history() -> None:
+    # The window-closed settlement records when the window closed, not when the provider last answered.
+    closed = T0 + timedelta(days=5)
+    applied = apply_report(stored(report(Status.SENT)), report(Status.UNKNOWN, final=True, at=5), key=KEY, tracked_since=T0, at=closed)
+    assert applied.item.history[-1].at == "2025-01-06T12:00:00Z"
+    first = apply_report(None, report(Status.SENT, at=5), key=KEY, tracked_since=T0, at=closed)
+    assert first.item.history[0].at == "2025-01-06T12:00:00Z"
+
+
+def test_the_first_answer_keeps_the_key_and_when_tracking_started() -> None:
+    since = T0 - timedelta(hours=1)
+    applied = apply_report(None, report(Status.PENDING), key=KEY, tracked_since=since)
+    assert (applied.item.key, applied.item.tracked_since) == (KEY, since)
+    assert applied.item.key.pk == "wooxy#id#m1"
+
+
+def test_the_public_view_of_a_tracked_message() -> None:
+    item = stored(report(Status.PENDING), report(Status.DELIVERED, final=True, at=10))
+    public = item.to_public()
+    assert public == {
+        "report": item.report.to_dict(),
+        "history": [
+            {"status": "pending", "code": "pending", "at": "2025-01-01T12:00:00Z"},
+            {"status": "delivered", "code": "delivered", "at": "2025-01-01T12:00:10Z"},
+        ],
+        "context": None,
+        "tracked_since": "2025-01-01T12:00:00Z",
+        "next_check_at": None,  # final: nothing is due
+    }
+    # A next check still recorded on a final item (the message that was due when it settled) is not shown.
+    assert replace(item, next_check_at=T0 + timedelta(minutes=5)).to_public()["next_check_at"] is None
+    open_item = replace(stored(report(Status.SENT)), next_check_at=T0 + timedelta(minutes=5), context={"order": "A1"})
+    assert (open_item.to_public()["next_check_at"], open_item.to_public()["context"]) == ("2025-01-01T12:05:00Z", {"order": "A1"})
+
+
+def test_rank_orders_pending_below_sent_below_final() -> None:
+    pending, not_found, sent, unknown = (rank(report(s)) for s in (Status.PENDING, Status.NOT_FOUND, Status.SENT, Status.UNKNOWN))
+    delivered, expired = rank(report(Status.DELIVERED, final=True)), rank(report(Status.EXPIRED, final=True))
+    assert pending == not_found < sent == unknown < delivered == expired

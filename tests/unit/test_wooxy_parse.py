@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from sms_status.errors import CredentialsError, InvalidRequest, ProviderAuthError, ProviderError, ProviderUnavailable
+from sms_status.http import HttpResponse
 from sms_status.model import Provider, Status
 from sms_status.providers.wooxy import (
     ERROR_RULES,
     MAX_IDS_PER_REQUEST,
+    WooxyClient,
     WooxyCredentials,
     classify_error,
     parse_response,
@@ -398,3 +400,233 @@ def test_an_error_string_naming_the_id_is_kept_as_its_description():
     (report,) = parse_response(["abc123"], json.dumps(body).encode(), 200)
     assert report.provider_status.description == "SMS abc123 is being processed"
     assert report.details["error"]["message"] == "SMS abc123 is being processed"
+
+
+# ---- what the API answers for each failure: the whole error body, not just its type -------------------
+# A wrong provider code, description or HTTP status would reach our callers unnoticed by a type check.
+def error_body(message: str, code: str | None = None, description: str | None = None, http_status: int = 200, **extra: object) -> dict:
+    details = {"provider": "wooxy", "provider_code": code, "provider_description": description, "http_status": http_status, **extra}
+    return {"error": {"code": "provider_error", "message": message, "details": details}}
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (b"<html>502 Bad Gateway</html>", "a body that is not JSON"),
+        (b'["result", true]', "JSON that is not an object"),
+        (b'{"result": "true", "data": {}}', "no boolean `result`"),
+        (b'{"result": true}', "result:true but no `data`"),
+        (b'{"result": true, "data": "none"}', "`data` that is not an object"),
+        (b'{"result": true, "data": {"x": "delivered"}}', "a `data` entry that is neither an object nor null"),
+        (b'{"result": true, "data": {"x": {"id": "x"}}}', "a `data` entry whose status is not a string"),
+        (b'{"result": true, "data": {}, "errors": "SMS x not found"}', "`errors` that is not a list"),
+    ],
+)
+def test_a_body_we_cannot_read_says_what_was_wrong(body: bytes, what: str):
+    with pytest.raises(ProviderError) as caught:
+        parse(["x"], body, 502)
+    assert caught.value.to_body() == error_body(f"wooxy answered with {what}", http_status=502)
+
+
+def test_the_seed_invalid_token_is_a_credentials_error_with_its_code_and_text():
+    with pytest.raises(ProviderAuthError) as caught:
+        parse(["x"], fixture("invalid_token.json"), 401)
+    details = {"provider": "wooxy", "provider_code": "invalid_token", "provider_description": "Invalid authorization token!"}
+    assert caught.value.to_body() == {
+        "error": {"code": "credentials_error", "message": "wooxy refused the access token", "details": details}
+    }
+
+
+def test_a_token_echoing_string_is_replaced_by_the_documented_template():
+    with pytest.raises(ProviderAuthError) as caught:
+        parse_response(["x"], {"result": False, "errors": [f"no matches found for access token {TOKEN}"]}, 401, access_token=TOKEN)
+    assert caught.value.details["provider_description"] == "no matches found for access token {accessToken}"
+
+
+def test_an_auth_string_keeps_its_own_text_as_description_when_it_echoes_nothing():
+    with pytest.raises(ProviderAuthError) as caught:
+        parse(["x"], {"result": False, "errors": ["Bad Request", "user 42 not enabled"]}, 401)
+    assert (caught.value.details["provider_code"], caught.value.details["provider_description"]) == (
+        "user_not_enabled",
+        "user 42 not enabled",
+    )
+
+
+def test_internal_server_error_is_unavailable_with_the_http_status():
+    with pytest.raises(ProviderUnavailable) as caught:
+        parse(["x"], {"result": False, "errors": ["Internal server error"]}, 500)
+    assert caught.value.to_body() == {
+        "error": {
+            "code": "provider_unavailable",
+            "message": "wooxy reported an internal server error",
+            "details": {"provider": "wooxy", "http_status": 500},
+        }
+    }
+
+
+def test_a_rejected_request_names_the_decisive_string_and_keeps_all_of_them():
+    errors = ["Argument ids can not be empty", "Bad Request"]
+    with pytest.raises(ProviderError) as caught:
+        parse(["x"], {"result": False, "errors": errors}, 400)
+    message = "wooxy rejected the request: Argument ids can not be empty"
+    description = "Argument ids can not be empty; Bad Request"
+    assert caught.value.to_body() == error_body(message, "ids_empty", description, 400, errors=errors)
+
+
+def test_strings_are_matched_whatever_their_case():
+    with pytest.raises(ProviderError) as caught:
+        parse(["x"], {"result": False, "errors": ["ARGUMENT IDS CAN NOT BE EMPTY"]}, 400)
+    assert caught.value.provider_code == "ids_empty"
+    assert classify_error("sms ABC not found").id == "ABC"
+
+
+def test_result_false_without_errors_says_so():
+    with pytest.raises(ProviderError) as caught:
+        parse(["x"], {"result": False, "errors": []}, 200)
+    assert caught.value.to_body() == error_body("wooxy answered result:false without errors", "unknown_error", errors=[])
+
+
+def test_an_unknown_string_next_to_a_not_found_fails_the_call_with_the_unknown_code():
+    errors = ["SMS x not found", "quota exceeded"]
+    with pytest.raises(ProviderError) as caught:
+        parse(["x"], {"result": False, "errors": errors}, 200)
+    description = "SMS x not found; quota exceeded"
+    assert caught.value.to_body() == error_body(f"wooxy answered with an error: {description}", "unknown_error", description, errors=errors)
+
+
+def test_result_false_with_only_not_found_errors_reads_the_data_it_carries():
+    body = {"result": False, "data": {"a1": {"id": "a1", "status": "sent"}}, "errors": ["SMS a2 not found"]}
+    a1, a2 = parse(["a1", "a2"], body)
+    assert (a1.status, a2.status) == (Status.SENT, Status.NOT_FOUND)
+
+
+def test_errors_may_be_null():
+    (report,) = parse(["x1"], {"result": True, "data": {"x1": {"id": "x1", "status": "sent"}}, "errors": None})
+    assert report.status is Status.SENT
+
+
+def test_an_empty_id_field_falls_back_to_the_key():
+    body = {"result": True, "data": {"k1": {"id": "", "status": "sent"}, "k2": {"id": "", "status": "delivered"}}}
+    k1, k2 = parse(["k1", "k2"], body)
+    assert (k1.status, k2.status) == (Status.SENT, Status.DELIVERED)
+
+
+def test_a_requested_id_with_a_space_matches_a_compacted_key():
+    (report,) = parse(["5 bc0a"], {"result": True, "data": {"5bc0a": {"status": "sent"}}})
+    assert (report.id, report.status) == ("5 bc0a", Status.SENT)
+
+
+def test_a_null_entry_without_an_error_string_says_so():
+    (report,) = parse(["abc123"], {"result": True, "data": {"abc123": None}})
+    assert (report.provider_status.code, report.provider_status.description) == ("not_found", "null entry in data")
+    assert report.checked_at == CHECKED_AT
+
+
+@pytest.mark.parametrize("phone", ["", 15555555, None])
+def test_a_phone_number_that_is_not_a_non_empty_string_is_dropped(phone: object):
+    (report,) = parse(["x1"], {"result": True, "data": {"x1": {"id": "x1", "status": "sent", "phoneNumber": phone}}})
+    assert report.recipient is None
+
+
+def test_a_not_found_string_for_an_id_we_did_not_ask_is_not_pinned_on_another_one():
+    body = {"result": True, "data": {}, "errors": ["SMS other not found", "weird about x1", "x1 again"]}
+    (report,) = parse(["x1"], body)
+    assert report.to_dict() == {
+        "provider": "wooxy",
+        "id": "x1",
+        "status": "unknown",
+        "final": False,
+        "provider_status": {"code": "unknown_error", "description": "weird about x1; x1 again"},
+        "retryable": False,
+        "submitted_at": None,
+        "sent_at": None,
+        "delivered_at": None,
+        "recipient": None,
+        "price": None,
+        "currency": None,
+        "checked_at": "2024-03-01T12:00:00Z",
+        "details": {
+            "error": {
+                "code": "provider_error",
+                "message": "weird about x1; x1 again",
+                "details": {"provider": "wooxy", "provider_code": "unknown_error", "provider_description": None},
+            }
+        },
+    }
+
+
+def test_an_id_nobody_mentions_is_an_error_report_saying_so():
+    (report,) = parse(["x1"], {"result": True, "data": {}})
+    assert (report.provider_status.code, report.provider_status.description) == (
+        "not_mentioned",
+        "wooxy did not mention this id in data or errors",
+    )
+    assert report.details["error"]["details"]["provider"] == "wooxy"
+    assert report.checked_at == CHECKED_AT
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [("abc", "ids must be a list of strings"), (None, "ids must be a list of strings"), (["ok", ""], "each id must be a non-empty string")],
+)
+def test_rejected_ids_say_why(ids: object, message: str):
+    with pytest.raises(InvalidRequest) as caught:
+        validate_ids(ids)  # type: ignore[arg-type]
+    assert caught.value.to_body() == {"error": {"code": "invalid_request", "message": message, "details": None}}
+
+
+# ---- the request the client sends (a recording stand-in for HttpClient) ----------------------------------------
+class RecordingHttp:
+    def __init__(self, status: int, body: bytes) -> None:
+        self.response = HttpResponse(status, {}, body)
+        self.calls: list[tuple[str, str, dict[str, str] | None, bytes | None]] = []
+
+    def send(self, method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes | None = None) -> HttpResponse:
+        self.calls.append((method, url, headers, body))
+        return self.response
+
+
+@pytest.mark.parametrize(
+    ("base_url", "url"),
+    [
+        ("https://api.wooxy.com", "https://api.wooxy.com/v3/sms/info"),
+        ("https://api.wooxy.com/", "https://api.wooxy.com/v3/sms/info"),
+        ("https://gw.example/WOOX/", "https://gw.example/WOOX/v3/sms/info"),  # a gateway prefix is kept whole
+    ],
+)
+def test_client_posts_the_ids_with_the_access_token_header(base_url: str, url: str):
+    http = RecordingHttp(200, fixture("info_response.json"))
+    client = WooxyClient(http, base_url, WooxyCredentials(TOKEN))  # type: ignore[arg-type]
+    before = datetime.now(UTC)
+
+    report = client.status("5d91537bd132fdf45916520a")
+
+    assert report.status is Status.DELIVERED
+    assert before <= report.checked_at <= datetime.now(UTC)
+    headers = {"Access-Token": TOKEN, "Content-Type": "application/json", "Accept": "application/json"}
+    assert http.calls == [("POST", url, headers, b'{"ids": ["5d91537bd132fdf45916520a"]}')]
+
+
+def test_client_passes_the_http_status_and_blanks_the_token_in_errors():
+    http = RecordingHttp(401, json.dumps({"result": False, "errors": [f"weird {TOKEN}"]}).encode())
+    with pytest.raises(ProviderError) as caught:
+        WooxyClient(http, "https://api.wooxy.com", WooxyCredentials(TOKEN)).status("x")  # type: ignore[arg-type]
+    assert caught.value.details["http_status"] == 401
+    assert caught.value.details["errors"] == ["weird ***"]
+
+
+@pytest.mark.parametrize("own_id", ["", None, 42, ["k1"], {"id": "k1"}])
+def test_an_id_field_that_is_not_a_non_empty_string_is_ignored(own_id: object):
+    (report,) = parse(["k1"], {"result": True, "data": {"k1": {"id": own_id, "status": "sent"}}})
+    assert report.status is Status.SENT
+
+
+def test_an_id_field_is_matched_as_written_even_with_a_space():
+    (report,) = parse(["a b"], {"result": True, "data": {"other": {"id": "a b", "status": "delivered"}}})
+    assert report.status is Status.DELIVERED
+
+
+def test_a_documented_string_that_echoes_the_token_is_blanked_too():
+    with pytest.raises(ProviderAuthError) as caught:
+        parse_response(["x"], {"result": False, "errors": [f"Invalid authorization token! {TOKEN}"]}, 401, access_token=TOKEN)
+    assert caught.value.details["provider_description"] == "Invalid authorization token! ***"

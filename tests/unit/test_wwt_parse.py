@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from sms_status.errors import CredentialsError, InvalidRequest, ProviderAuthError, ProviderError
+from sms_status.http import HttpResponse
 from sms_status.model import Status
-from sms_status.providers.wwt import WwtCredentials, parse_response, validate_id, validate_reference
+from sms_status.providers.wwt import WwtClient, WwtCredentials, parse_response, validate_id, validate_reference
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "wwt"
 CHECKED = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -333,3 +334,193 @@ def test_credentials_repr_hides_the_key():
 def test_a_key_with_a_newline_is_refused_it_would_split_the_header():
     with pytest.raises(CredentialsError, match="cannot carry"):
         WwtCredentials.from_secret({"api_key": "live_abc\r\nX-Evil: 1"}, "wwt/creds")
+
+
+# ---- what the API answers for each failure: the whole error body, not just its type -------------------
+# A wrong provider code, description or HTTP status would reach our callers unnoticed by a type check.
+def error_body(message: str, code: str | None = None, description: str | None = None, **http_status: int) -> dict:
+    details = {"provider": "wwt", "provider_code": code, "provider_description": description, **http_status}
+    return {"error": {"code": "provider_error", "message": message, "details": details}}
+
+
+def auth_body(message: str, code: str | None, description: str | None) -> dict:
+    details = {"provider": "wwt", "provider_code": code, "provider_description": description}
+    return {"error": {"code": "credentials_error", "message": message, "details": details}}
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "description"),
+    [
+        ("error_invalid_api_key.json", "1", "Invalid API key"),  # BSG's shape: error + errorDescription
+        ("error_openapi_401.json", "401", "API Key not found"),  # the OpenAPI shape: code + message
+    ],
+)
+def test_an_http_401_carries_the_code_and_description_of_either_body_shape(name: str, code: str, description: str):
+    with pytest.raises(ProviderAuthError) as caught:
+        parse_response("211", fixture(name), 401)
+    assert caught.value.to_body() == auth_body("WWT refused the API key (HTTP 401)", code, description)
+
+
+def test_an_http_403_with_a_body_that_is_not_json_has_neither_code_nor_description():
+    with pytest.raises(ProviderAuthError) as caught:
+        parse_response("211", b"<html>Forbidden</html>", 403)
+    assert caught.value.to_body() == auth_body("WWT refused the API key (HTTP 403)", None, None)
+
+
+@pytest.mark.parametrize("error", [1, "1"])
+def test_invalid_api_key_inside_200_uses_bsgs_description_when_none_is_sent(error: object):
+    with pytest.raises(ProviderAuthError) as caught:
+        parse_response("123", body(error=error), 200)
+    assert caught.value.to_body() == auth_body("WWT refused the API key (error 1)", "1", "Invalid API key")
+
+
+def test_a_description_sent_with_a_code_wins_over_the_seed_text():
+    with pytest.raises(ProviderAuthError) as caught:
+        parse_response("123", body(error=1, errorDescription="API key revoked"), 200)
+    assert caught.value.details["provider_description"] == "API key revoked"
+
+
+@pytest.mark.parametrize(
+    ("code", "description"),
+    [(21, "an incorrect phone number"), (30, "task not found"), (36, "incorrect sender for 2WAY")],  # seed wording
+)
+def test_other_seed_codes_carry_the_seed_description_and_the_http_status(code: int, description: str):
+    with pytest.raises(ProviderError) as caught:
+        parse_response("123", body(error=code), 404)
+    assert caught.value.to_body() == error_body(f"WWT answered error {code}", str(code), description, http_status=404)
+
+
+@pytest.mark.parametrize(
+    ("code", "description"),
+    [(22, "the external ID of the SMS request is missing"), (24, "invalid query payload"), (27, "incorrect external SMS ID")],
+)
+def test_codes_for_a_malformed_request_say_the_request_was_ours(code: int, description: str):
+    with pytest.raises(ProviderError) as caught:
+        parse_response("123", body(error=str(code)), 200)
+    message = f"WWT rejected a request we had validated (error {code}): a bug on our side or a change at WWT"
+    assert caught.value.to_body() == error_body(message, str(code), description, http_status=200)
+
+
+def test_an_undocumented_code_is_a_provider_error_without_a_description():
+    with pytest.raises(ProviderError) as caught:
+        parse_response("123", body(error=99), 200)
+    assert caught.value.to_body() == error_body("WWT answered error 99", "99", None, http_status=200)
+
+
+@pytest.mark.parametrize("error", ["abc", 1.5, 20.0, True, False, [0], {"code": 0}])
+def test_an_error_code_that_is_not_an_integer_is_refused_whole(error: object):
+    # A JSON `true` is not error 1 (an auth failure) and `false` is not 0 (success): the seed's codes are integers.
+    with pytest.raises(ProviderError) as caught:
+        parse_response("123", body(error=error, status="delivered"), 200)
+    assert caught.value.to_body() == error_body("WWT answered with an error code that is not an integer", http_status=200)
+
+
+@pytest.mark.parametrize("payload", [b"", b"[]", b"null", b'"delivered"', b"\xff\xfe"])
+def test_a_body_that_is_not_a_json_object_is_a_provider_error_with_the_http_status(payload: bytes):
+    with pytest.raises(ProviderError) as caught:
+        parse_response("123", payload, 200)
+    assert caught.value.to_body() == error_body("WWT answered with a body that is not a JSON object", http_status=200)
+
+
+@pytest.mark.parametrize("http_status", [199, 300, 404])
+def test_error_0_outside_2xx_is_a_contradiction_not_a_report(http_status: int):
+    with pytest.raises(ProviderError) as caught:
+        parse_response("211", fixture("success_delivered.json"), http_status)
+    assert caught.value.to_body() == error_body(f"WWT answered HTTP {http_status} with error 0", "0", http_status=http_status)
+
+
+@pytest.mark.parametrize("http_status", [200, 299])
+def test_error_0_anywhere_in_2xx_is_read(http_status: int):
+    assert parse_response("211", fixture("success_delivered.json"), http_status).status is Status.DELIVERED
+
+
+@pytest.mark.parametrize(
+    ("payload", "http_status"),
+    [
+        ({"status": "delivered"}, 300),  # no error field: read only inside 2xx
+        ({"status": "delivered"}, 404),
+        ({"status": 4}, 200),  # nor when the status is not a string
+        ({"errorDescription": "No errors"}, 200),
+    ],
+)
+def test_a_body_without_error_code_is_read_only_when_it_looks_like_a_success(payload: dict, http_status: int):
+    with pytest.raises(ProviderError) as caught:
+        parse_response("211", json.dumps(payload).encode(), http_status)
+    assert caught.value.to_body() == error_body("WWT answered without an error code or status", http_status=http_status)
+
+
+def test_a_body_without_error_code_keeps_the_requested_key_as_id():
+    report = parse_response("extid19", success(error=..., errorDescription=...), 299)
+    assert (report.id, report.status) == ("extid19", Status.DELIVERED)
+
+
+@pytest.mark.parametrize("status", [..., "", "   ", None])
+def test_success_without_a_status_is_a_provider_error_with_code_0_and_the_description(status: object):
+    with pytest.raises(ProviderError) as caught:
+        parse_response("211", success(status=status), 200)
+    assert caught.value.to_body() == error_body("WWT answered success without a status", "0", "No errors")
+
+
+def test_empty_strings_become_null_not_empty_values():
+    report = parse_response("211", success(currency="", msisdn="", reference="", id=""), 200)
+    assert (report.currency, report.recipient) == (None, None)
+    assert report.details == {"wwt_id": None, "reference": None}
+
+
+# ---- what validation errors say ----------------------------------------------------------------------------
+@pytest.mark.parametrize(("value", "shown"), [("12a", "12a"), (12, "12"), (None, "None"), ("7" * 100, "7" * 64)])
+def test_a_rejected_id_is_shown_as_sent_and_cut_at_64_characters(value: object, shown: str):
+    with pytest.raises(InvalidRequest) as caught:
+        validate_id(value)  # type: ignore[arg-type]
+    assert caught.value.to_body() == {
+        "error": {"code": "invalid_request", "message": "a WWT message id must be 1 to 20 decimal digits", "details": {"id": shown}}
+    }
+
+
+@pytest.mark.parametrize(("value", "shown"), [("ab-c", "ab-c"), (None, "None"), ("a" * 65, "a" * 64)])
+def test_a_rejected_reference_is_shown_as_sent_and_cut_at_64_characters(value: object, shown: str):
+    with pytest.raises(InvalidRequest) as caught:
+        validate_reference(value)  # type: ignore[arg-type]
+    message = "a WWT reference must be 1 to 32 characters of a-z, A-Z or 0-9"
+    assert caught.value.to_body() == {"error": {"code": "invalid_request", "message": message, "details": {"reference": shown}}}
+
+
+def test_credentials_repr_is_a_fixed_mask():
+    assert repr(WwtCredentials(api_key="live_abc")) == "WwtCredentials(api_key=***)"
+
+
+# ---- the request the client sends (a recording stand-in for HttpClient) ----------------------------------------
+class RecordingHttp:
+    def __init__(self, status: int, body: bytes) -> None:
+        self.response = HttpResponse(status, {}, body)
+        self.calls: list[tuple[str, str, dict[str, str] | None]] = []
+
+    def send(self, method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes | None = None) -> HttpResponse:
+        assert body is None  # a GET carries no body
+        self.calls.append((method, url, headers))
+        return self.response
+
+
+@pytest.mark.parametrize(
+    ("base_url", "root"),
+    [
+        ("https://api.wwt.world", "https://api.wwt.world"),
+        ("https://api.wwt.world/", "https://api.wwt.world"),
+        ("https://gw.example/WWTX/", "https://gw.example/WWTX"),  # a gateway prefix is kept whole: only the slash goes
+    ],
+)
+def test_client_gets_the_documented_paths_with_the_key_header(base_url: str, root: str):
+    http = RecordingHttp(200, fixture("success_delivered.json"))
+    client = WwtClient(http, base_url, WwtCredentials(api_key="live_abc"))  # type: ignore[arg-type]
+
+    assert client.by_id("211").id == "211"
+    assert client.by_reference("ext19").id == "ext19"
+    headers = {"X-API-KEY": "live_abc", "Accept": "application/json"}
+    assert http.calls == [("GET", f"{root}/rest/sms/211", headers), ("GET", f"{root}/rest/sms/reference/ext19", headers)]
+
+
+def test_client_reads_the_http_status_of_the_answer():
+    http = RecordingHttp(404, fixture("success_delivered.json"))
+    with pytest.raises(ProviderError) as caught:
+        WwtClient(http, "https://api.wwt.world", WwtCredentials(api_key="k")).by_id("211")  # type: ignore[arg-type]
+    assert caught.value.details["http_status"] == 404
