@@ -417,8 +417,6 @@ def error_body(message: str, code: str | None = None, description: str | None = 
         (b'{"result": "true", "data": {}}', "no boolean `result`"),
         (b'{"result": true}', "result:true but no `data`"),
         (b'{"result": true, "data": "none"}', "`data` that is not an object"),
-        (b'{"result": true, "data": {"x": "delivered"}}', "a `data` entry that is neither an object nor null"),
-        (b'{"result": true, "data": {"x": {"id": "x"}}}', "a `data` entry whose status is not a string"),
         (b'{"result": true, "data": {}, "errors": "SMS x not found"}', "`errors` that is not a list"),
     ],
 )
@@ -511,9 +509,10 @@ def test_an_empty_id_field_falls_back_to_the_key():
     assert (k1.status, k2.status) == (Status.SENT, Status.DELIVERED)
 
 
-def test_a_requested_id_with_a_space_matches_a_compacted_key():
+def test_a_requested_id_with_a_space_never_takes_the_compacted_keys_answer():
+    # The seed's quirk is a space added to Wooxy's key, never to the id asked: "5 bc0a" is another message than "5bc0a".
     (report,) = parse(["5 bc0a"], {"result": True, "data": {"5bc0a": {"status": "sent"}}})
-    assert (report.id, report.status) == ("5 bc0a", Status.SENT)
+    assert (report.id, report.status, report.provider_status.code) == ("5 bc0a", Status.UNKNOWN, "not_mentioned")
 
 
 def test_a_null_entry_without_an_error_string_says_so():
@@ -565,14 +564,21 @@ def test_an_id_nobody_mentions_is_an_error_report_saying_so():
     assert report.checked_at == CHECKED_AT
 
 
+BAD_ID = "each id must be a non-empty string of at most 128 characters, without control characters (bad positions: [1])"
+
+
 @pytest.mark.parametrize(
-    ("ids", "message"),
-    [("abc", "ids must be a list of strings"), (None, "ids must be a list of strings"), (["ok", ""], "each id must be a non-empty string")],
+    ("ids", "message", "details"),
+    [
+        ("abc", "ids must be a list of strings", None),
+        (None, "ids must be a list of strings", None),
+        (["ok", ""], BAD_ID, {"positions": [1]}),
+    ],
 )
-def test_rejected_ids_say_why(ids: object, message: str):
+def test_rejected_ids_say_why(ids: object, message: str, details: object):
     with pytest.raises(InvalidRequest) as caught:
         validate_ids(ids)  # type: ignore[arg-type]
-    assert caught.value.to_body() == {"error": {"code": "invalid_request", "message": message, "details": None}}
+    assert caught.value.to_body() == {"error": {"code": "invalid_request", "message": message, "details": details}}
 
 
 # ---- the request the client sends (a recording stand-in for HttpClient) ----------------------------------------
