@@ -75,7 +75,7 @@ MUTATE_JOBS ?= 2
 mutate: $(VENV)/.installed
 	rm -rf $(MUTATE_DIR) && mkdir -p $(MUTATE_DIR)/src
 	ln -s $(CURDIR)/layers/shared/sms_status $(MUTATE_DIR)/src/sms_status
-	for path in pyproject.toml tests local statemachine events template.yaml; do ln -s $(CURDIR)/$$path $(MUTATE_DIR)/$$path; done
+	for path in pyproject.toml tests local statemachine events api template.yaml; do ln -s $(CURDIR)/$$path $(MUTATE_DIR)/$$path; done
 	cd $(MUTATE_DIR) && $(CURDIR)/$(VENV)/bin/mutmut run --max-children $(MUTATE_JOBS)
 	$(PY) mutation/scores.py $(MUTATE_DIR)
 
