@@ -68,14 +68,14 @@ bench: build
 	PYTHONPATH=layers/shared:. $(PY) -m bench
 
 # Mutation testing (docs/testing.md): what is mutated and which tests run is [tool.mutmut] in pyproject.toml.
-# mutmut names modules after their path, so it runs in a staging directory where the layer is src/sms_status
-# (symlinks, rebuilt each time: a full run, never stale results). MUTATE_JOBS: parallel mutants.
+# mutmut names modules after their path, so it runs in a staging directory where the layer is src/sms_status,
+# and every other top-level entry next to it (symlinks, rebuilt each time: a full run, never stale results).
 MUTATE_DIR := build/mutate
 MUTATE_JOBS ?= 2
 mutate: $(VENV)/.installed
 	rm -rf $(MUTATE_DIR) && mkdir -p $(MUTATE_DIR)/src
 	ln -s $(CURDIR)/layers/shared/sms_status $(MUTATE_DIR)/src/sms_status
-	for path in pyproject.toml tests local statemachine events api template.yaml; do ln -s $(CURDIR)/$$path $(MUTATE_DIR)/$$path; done
+	for path in $(filter-out build layers,$(wildcard *)); do ln -s $(CURDIR)/$$path $(MUTATE_DIR)/$$path; done
 	cd $(MUTATE_DIR) && $(CURDIR)/$(VENV)/bin/mutmut run --max-children $(MUTATE_JOBS)
 	$(PY) mutation/scores.py $(MUTATE_DIR)
 
