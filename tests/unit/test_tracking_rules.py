@@ -6,6 +6,7 @@ hourly; OpenMarket's 5-day window; a chain is lost after 30 minutes overdue; out
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -93,14 +94,15 @@ def _fields(c: Check) -> dict:
 @pytest.mark.parametrize("provider", list(Provider))
 def test_a_message_never_found_within_the_window_settles_as_not_found(provider: Provider) -> None:
     open_not_found = Report(provider, "x1", Status.NOT_FOUND, False, ProviderStatus("not_found", None))
-    settled = rules.settle(rules.window_for(provider, HOURS_72), provider, "x1", open_not_found, NOW)
+    settled = rules.settle(rules.window_for(provider, HOURS_72), open_not_found)
     assert (settled.status, settled.final, settled.details) == (Status.NOT_FOUND, True, {"query_window_closed": True})
 
 
 def test_an_id_never_answered_settles_as_unknown_final() -> None:
-    settled = rules.settle(rules.window_for(Provider.WWT, HOURS_72), Provider.WWT, "9", None, NOW)
+    settled = rules.never_answered(Provider.WWT, "9", NOW)
     assert (settled.provider, settled.id, settled.status, settled.final) == (Provider.WWT, "9", Status.UNKNOWN, True)
-    assert (settled.provider_status.code, settled.checked_at) == ("query_window_closed", NOW)
+    assert settled.provider_status == ProviderStatus("query_window_closed", "no usable answer before the query window closed")
+    assert (settled.checked_at, settled.details) == (NOW, {"query_window_closed": True})
 
 
 def test_openmarket_code_0_is_a_delivery_once_its_window_closes_others_become_unknown() -> None:
@@ -108,12 +110,12 @@ def test_openmarket_code_0_is_a_delivery_once_its_window_closes_others_become_un
     sent_0 = Report(Provider.OPENMARKET, "T1", Status.SENT, False, ProviderStatus("0", "Message sent"))
     buffered = Report(Provider.OPENMARKET, "T1", Status.SENT, False, ProviderStatus("3", None))
     openmarket = rules.window_for(Provider.OPENMARKET, HOURS_72)
-    assert (rules.settle(openmarket, Provider.OPENMARKET, "T1", sent_0, NOW).status) is Status.DELIVERED
-    assert rules.settle(openmarket, Provider.OPENMARKET, "T1", buffered, NOW).status is Status.UNKNOWN
+    assert (rules.settle(openmarket, sent_0).status) is Status.DELIVERED
+    assert rules.settle(openmarket, buffered).status is Status.UNKNOWN
     wooxy = rules.window_for(Provider.WOOXY, HOURS_72)
-    assert rules.settle(wooxy, Provider.WOOXY, "m1", report(code="0"), NOW).status is Status.UNKNOWN
+    assert rules.settle(wooxy, report(code="0")).status is Status.UNKNOWN
     delivered = report(Status.DELIVERED, final=True)
-    assert rules.settle(wooxy, Provider.WOOXY, "m1", delivered, NOW).status is Status.DELIVERED  # a final answer stays
+    assert rules.settle(wooxy, delivered).status is Status.DELIVERED  # a final answer stays
 
 
 # ---- the message's own time fields --------------------------------------------------------------------
@@ -193,30 +195,30 @@ def test_ids_another_chain_follows_are_neither_checked_nor_written() -> None:
 
 # ---- what an answer means ---------------------------------------------------------------------------------
 def test_a_failed_lookup_stores_nothing_and_keeps_the_id_open() -> None:
-    assert rules.read_answer(check(), tracked(report()), "m1", LookupFailed("provider_unavailable")) == Result(None)
-    assert rules.read_answer(check(), None, "m1", LookupFailed("provider_timeout")) == Result(None)
+    assert rules.read_answer(check(), tracked(report()), LookupFailed("provider_unavailable")) == Result(None)
+    assert rules.read_answer(check(), None, LookupFailed("provider_timeout")) == Result(None)
 
 
 def test_not_found_before_the_message_is_known_is_stored_open() -> None:
     answer = report(Status.NOT_FOUND, final=True, code="not_found")
     for item in (None, tracked(report(Status.NOT_FOUND, code="not_found"))):
-        result = rules.read_answer(check(), item, "m1", answer)
+        result = rules.read_answer(check(), item, answer)
         assert (result.report.status, result.report.final) == (Status.NOT_FOUND, False)
 
 
 def test_not_found_after_the_message_was_known() -> None:
     answer = Report(Provider.OPENMARKET, "T1", Status.NOT_FOUND, True, ProviderStatus("711", None), checked_at=NOW)
     known = tracked(Report(Provider.OPENMARKET, "T1", Status.SENT, False, ProviderStatus("0", None), checked_at=SINCE))
-    aged_out = rules.read_answer(check(("T1",), provider=Provider.OPENMARKET), known, "T1", answer)
+    aged_out = rules.read_answer(check(("T1",), provider=Provider.OPENMARKET), known, answer)
     # OpenMarket forgets tickets after its window: the last answer (code 0) is settled, a delivery
     assert (aged_out.report.status, aged_out.report.final, aged_out.at) == (Status.DELIVERED, True, NOW)
     # Wooxy does not forget: a known message briefly not found is a glitch, nothing is stored
-    assert rules.read_answer(check(), tracked(report()), "m1", report(Status.NOT_FOUND, True)) == Result(None)
+    assert rules.read_answer(check(), tracked(report()), report(Status.NOT_FOUND, True)) == Result(None)
 
 
 def test_an_answer_is_taken_as_it_is() -> None:
     answer = report(Status.DELIVERED, True)
-    assert rules.read_answer(check(), tracked(report()), "m1", answer) == Result(answer)
+    assert rules.read_answer(check(), tracked(report()), answer) == Result(answer)
 
 
 # ---- when the open ids are checked next -------------------------------------------------------------------
@@ -316,5 +318,99 @@ def test_the_recheck_carries_the_chain_the_next_attempt_and_the_tracking_start()
 
 def test_a_custom_window_rule_is_used_when_the_window_closes() -> None:
     closing = Window(timedelta(hours=1), close=lambda r: r.with_status(Outcome(Status.EXPIRED, final=True)))
-    settled = rules.settle(closing, Provider.WWT, "9", report(), NOW)
+    settled = rules.settle(closing, report())
     assert (settled.status, settled.final) == (Status.EXPIRED, True)
+
+
+# ---- boundaries and the data each rule reads (each found by mutation testing) --------------------------------
+def test_a_wait_of_exactly_one_second_is_still_a_hop() -> None:
+    one_second = check(not_before=NOW + timedelta(seconds=1))
+    assert rules.chained_wait(one_second) == (one_second.request, 1)
+
+
+def test_a_recheck_due_in_exactly_the_sqs_maximum_needs_no_chained_wait() -> None:
+    message, delay = rules.recheck(check(), ["m1"], NOW + timedelta(seconds=900))
+    assert (message.not_before, delay) == (None, 900)
+
+
+def test_a_senders_message_has_no_internal_times_to_hold() -> None:
+    request = TrackRequest("id", ("m1",))
+    assert rules.held_request(request, NOW, (30,)) == request
+
+
+def test_the_message_body_names_every_field() -> None:
+    request = TrackRequest("reference", ("r1",), context={"o": 1}, attempt=2, chain="c", since=SINCE, not_before=NOW)
+    assert request.to_body() == {
+        "references": ["r1"],
+        "attempt": 2,
+        "context": {"o": 1},
+        "chain": "c",
+        "since": "2026-11-29T09:00:00Z",
+        "not_before": "2026-11-29T10:00:00Z",
+    }
+    assert TrackRequest("id", ("m1",)).to_body() == {"ids": ["m1"], "attempt": 0}
+
+
+def test_a_custom_schedule_sets_the_next_check() -> None:
+    decision = rules.decide(check(delays=(1, 1, 2)), {}, rules.Triage({}, ["m1"]), {"m1": report()})
+    assert decision.due == NOW + timedelta(seconds=1)
+
+
+def test_a_known_message_briefly_not_found_keeps_its_answer_through_decide() -> None:
+    stored = {"m1": tracked(report())}
+    decision = rules.decide(check(), stored, rules.Triage({}, ["m1"]), {"m1": report(Status.NOT_FOUND, True, code="not_found")})
+    assert (decision.results["m1"], decision.open) == (Result(None), ["m1"])
+
+
+def test_the_next_check_is_capped_by_the_answers_own_submit_time() -> None:
+    # Wooxy submitted the message 72 h minus 10 s ago: its window ends in 10 s, before the 30 s backoff.
+    early = report(submitted_at=NOW - HOURS_72 + timedelta(seconds=10))
+    decision = rules.decide(check(), {}, rules.Triage({}, ["m1"]), {"m1": early})
+    assert decision.due == NOW + timedelta(seconds=10)
+    # ...and, with no answer this time, by the stored report's submit time
+    stored = {"m1": tracked(early)}
+    decision = rules.decide(check(), stored, rules.Triage({}, ["m1"]), {"m1": LookupFailed("provider_timeout")})
+    assert decision.due == NOW + timedelta(seconds=10)
+
+
+def test_an_items_expiry_follows_its_reports_window() -> None:
+    early = report(submitted_at=SINCE - timedelta(hours=5))
+    decision = rules.decide(check(), {}, rules.Triage({}, ["m1"]), {"m1": early})
+    write = rules.next_item(check(), decision, "m1", None)
+    assert write.item.key == TrackKey(Provider.WOOXY, "id", "m1")
+    assert write.item.expires_at == int((SINCE - timedelta(hours=5) + HOURS_72 + timedelta(days=30)).timestamp())
+
+
+def test_a_settled_answer_is_dated_when_the_window_closed() -> None:
+    current = tracked(report(at=SINCE))
+    settled = {"m1": Result(rules.settle(rules.window_for(Provider.WOOXY, HOURS_72), current.report), at=NOW)}
+    decision = rules.decide(check(), {"m1": current}, rules.Triage(settled, []), {})
+    write = rules.next_item(check(), decision, "m1", current)
+    assert write.item.history[-1] == HistoryEntry("unknown", "sent", "2026-11-29T10:00:00Z")
+
+
+def test_ownership_is_the_chain_the_write_recorded() -> None:
+    assert rules.owns(check(), tracked(report(), chain=OWN), tracked(report()))
+    assert not rules.owns(check(), tracked(report(), chain=OTHER), None)
+
+
+def test_triage_reads_each_stored_items_window() -> None:
+    window_passed = Check(**{**_fields(check(("T1", "T2", "T3"), provider=Provider.OPENMARKET)), "since": NOW})
+    sent_0 = Report(Provider.OPENMARKET, "T1", Status.SENT, False, ProviderStatus("0", None), checked_at=SINCE)
+    # T1 was tracked six days ago (its own tracked_since, not this message's): its window has closed.
+    old = Tracked(TrackKey(Provider.OPENMARKET, "id", "T1"), sent_0, NOW - timedelta(days=6))
+    # T2's provider submit time says it is older than this message too.
+    submitted = replace(sent_0, id="T2", submitted_at=NOW - timedelta(days=5))
+    older = Tracked(TrackKey(Provider.OPENMARKET, "id", "T2"), submitted, NOW)
+    triaged = rules.triage(window_passed, {"T1": old, "T2": older})
+    assert triaged.to_check == ["T3"]
+    assert {id: (r.report.id, r.report.status, r.at) for id, r in triaged.settled.items()} == {
+        "T1": ("T1", Status.DELIVERED, NOW),  # OpenMarket's rule for a last code 0
+        "T2": ("T2", Status.DELIVERED, NOW),
+    }
+
+
+def test_an_id_never_stored_is_settled_by_the_messages_own_window() -> None:
+    closed = Check(**{**_fields(check(("m9",))), "since": NOW - HOURS_72})
+    (result,) = rules.triage(closed, {}).settled.values()
+    assert (result.report.provider, result.report.id, result.report.checked_at, result.at) == (Provider.WOOXY, "m9", NOW, NOW)

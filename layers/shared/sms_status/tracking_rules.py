@@ -103,20 +103,24 @@ def window_for(provider: Provider, query_window: timedelta) -> Window:
     return Window(query_window)
 
 
-def settle(window: Window, provider: Provider, key: str, report: Report | None, now: datetime) -> Report:
+def settle(window: Window, report: Report) -> Report:
     """The final report once the provider can no longer be asked (the provider's rules; never a guess)."""
-    if report is None:
-        report = Report(
-            provider=provider,
-            id=key,
-            status=Status.UNKNOWN,
-            final=False,
-            provider_status=ProviderStatus("query_window_closed", "no usable answer before the query window closed"),
-            checked_at=now,
-        )
     # Never found within the window: not_found for good. Anything else: the provider's closing rule.
     settled = report.with_status(Outcome(Status.NOT_FOUND, final=True)) if report.status is Status.NOT_FOUND else window.close(report)
     return replace(settled, details={**(settled.details or {}), "query_window_closed": True})
+
+
+def never_answered(provider: Provider, key: str, now: datetime) -> Report:
+    """The final report of an id the provider never answered usably before its window closed."""
+    return Report(
+        provider=provider,
+        id=key,
+        status=Status.UNKNOWN,
+        final=True,
+        provider_status=ProviderStatus("query_window_closed", "no usable answer before the query window closed"),
+        checked_at=now,
+        details={"query_window_closed": True},
+    )
 
 
 # ---- one check of one message -------------------------------------------------------------------------
@@ -212,15 +216,16 @@ def triage(check: Check, stored: Mapping[str, Tracked]) -> Triage:
         item = stored.get(id)
         if not follows(check, item):
             continue
-        report = item.report if item else None
-        if check.now >= check.window.end(report, item.tracked_since if item else check.since):
-            settled[id] = Result(settle(check.window, check.provider, id, report, check.now), at=check.now)
+        if item is None and check.now >= check.window.end(None, check.since):
+            settled[id] = Result(never_answered(check.provider, id, check.now), at=check.now)
+        elif item is not None and check.now >= check.window.end(item.report, item.tracked_since):
+            settled[id] = Result(settle(check.window, item.report), at=check.now)
         else:
             to_check.append(id)
     return Triage(settled, to_check)
 
 
-def read_answer(check: Check, item: Tracked | None, id: str, answer: Answer) -> Result:
+def read_answer(check: Check, item: Tracked | None, answer: Answer) -> Result:
     """What a provider's answer means for a tracked message."""
     if isinstance(answer, LookupFailed):
         return Result(None)  # not an answer about the message: check again, store nothing
@@ -231,7 +236,7 @@ def read_answer(check: Check, item: Tracked | None, id: str, answer: Answer) -> 
     if answer.status is Status.NOT_FOUND and item is not None:
         if check.window.forgets_old_messages:
             # The provider forgets messages after its window (OpenMarket's 711): the message aged out, settle it.
-            return Result(settle(check.window, check.provider, id, item.report, check.now), at=check.now)
+            return Result(settle(check.window, item.report), at=check.now)
         return Result(None)  # a known message briefly not found (a provider glitch): check again, keep what we have
     return Result(answer)
 
@@ -246,9 +251,10 @@ class Decision:
 def decide(check: Check, stored: Mapping[str, Tracked], triaged: Triage, answers: Mapping[str, Answer]) -> Decision:
     results = dict(triaged.settled)
     for id in triaged.to_check:
-        results[id] = read_answer(check, stored.get(id), id, answers[id])
+        results[id] = read_answer(check, stored.get(id), answers[id])
     results = {id: results[id] for id in check.request.ids if id in results}
-    open_ids = [id for id, result in results.items() if not _final_after(stored.get(id), result)]
+    # Final stored items are never in `results` (`follows`): an id is open unless this check's answer is final.
+    open_ids = [id for id, result in results.items() if not (result.report and result.report.final)]
     if not open_ids:
         return Decision(results, [], None)
     ends = []
@@ -259,10 +265,6 @@ def decide(check: Check, stored: Mapping[str, Tracked], triaged: Triage, answers
     backoff = check.now + timedelta(seconds=recheck_interval(check.request.attempt, check.delays))
     due = max(check.now + timedelta(seconds=1), min([backoff, *ends]))
     return Decision(results, open_ids, due)
-
-
-def _final_after(item: Tracked | None, result: Result) -> bool:
-    return (item is not None and item.report.final) or (result.report is not None and result.report.final)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,13 +283,12 @@ def next_item(check: Check, decision: Decision, id: str, current: Tracked | None
         return None
     key = check.key(id)
     result = decision.results[id]
-    chain = check.own_chain if id in decision.open else None
     applied = apply_report(current, result.report, key=key, tracked_since=check.since, at=result.at) if result.report else None
     event = None
     if applied is None:
-        if current is None or chain is None or current.report.final:
-            return None  # nothing new to store, and no chain to record
-        item = current
+        if current is None:
+            return None  # no answer to store yet
+        item = current  # no new answer (a failed lookup, a stale one): the chain and due time still change
     else:
         item = applied.item
         if current is None:
@@ -298,8 +299,8 @@ def next_item(check: Check, decision: Decision, id: str, current: Tracked | None
             item = replace(item, outbox=(*item.outbox, event), outbox_at=check.now)
     if item.report.final:
         item = replace(item, chain=None, next_check_at=None)
-    elif chain is not None:
-        item = replace(item, chain=chain, next_check_at=decision.due)
+    else:  # open: this record's chain follows it (`decide` put it in `decision.open`)
+        item = replace(item, chain=check.own_chain, next_check_at=decision.due)
     end = check.now if item.report.final else check.window.end(item.report, item.tracked_since)
     return Write(replace(item, expires_at=int((end + RETENTION).timestamp())), event)
 
