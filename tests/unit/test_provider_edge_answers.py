@@ -115,3 +115,37 @@ def test_deeply_nested_wwt_json_is_a_provider_error():
 
     with pytest.raises(ProviderError):
         wwt.parse_response("42", b"[" * 100_000 + b"]" * 100_000, 200)
+
+
+# ---- exact contents of the edge answers (each assertion found missing by mutation testing) -----------------
+@pytest.mark.parametrize(
+    ("bad_entry", "why"),
+    [
+        ("delivered", "wooxy answered a data entry for this id that is neither an object nor null"),
+        ({"id": "m2", "status": 4}, "wooxy answered a data entry for this id without a status string"),
+    ],
+)
+def test_an_unreadable_wooxy_entry_says_why_for_its_own_id(bad_entry, why):
+    from datetime import UTC, datetime
+
+    checked_at = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+    (m2,) = wooxy.parse_response(["m2"], wooxy_answer({"m2": bad_entry}), 200, checked_at)
+    assert (m2.id, m2.checked_at, m2.provider_status.code, m2.provider_status.description) == ("m2", checked_at, "unreadable_entry", why)
+
+
+def test_an_entry_whose_id_field_names_another_id_answers_neither_by_its_key():
+    # Under the key "m1" Wooxy put the entry of "m9": "m1" is not answered by it (the id field wins).
+    m1, m9 = wooxy.parse_response(["m1", "m9"], wooxy_answer({"m1": {"id": "m9", "status": "delivered"}}), 200)
+    assert m1.provider_status.code == "not_mentioned"
+    assert (m9.id, m9.status) == ("m9", Status.DELIVERED)
+    # an id field naming the key itself is the ordinary case
+    (same,) = wooxy.parse_response(["m1"], wooxy_answer({"m1": {"id": "m1", "status": "delivered"}}), 200)
+    assert same.status is Status.DELIVERED
+
+
+@pytest.mark.parametrize(("raw", "unparsed"), [("1e400", "1e400"), ([1], "[1]"), ("", None), (None, None)])
+def test_a_wwt_price_no_json_number_can_hold_is_null_with_its_text_kept(raw, unparsed):
+    payload = json.dumps({"status": "delivered", "id": 211, "price": raw, "currency": "EUR"}).encode()
+    report = wwt.parse_response("211", payload, 200)
+    assert report.price is None
+    assert (report.details or {}).get("unparsed", {}).get("price") == unparsed
