@@ -13,7 +13,6 @@ from defusedxml.ElementTree import fromstring
 from local.sandboxes.base import ENTITY_BOMB_BODY, EXTERNAL_ENTITY_BODY, HTML_BODY
 from local.sandboxes.openmarket import error_reply, status_reply
 from sms_status.errors import CredentialsError, InvalidRequest, ProviderAuthError, ProviderError, ProviderUnavailable
-from sms_status.http import HttpResponse
 from sms_status.model import Provider, Status
 from sms_status.providers.openmarket import (
     OpenMarketClient,
@@ -23,6 +22,7 @@ from sms_status.providers.openmarket import (
     parse_response,
     validate_ticket_id,
 )
+from tests.recording_http import RecordingHttp
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "openmarket"
 TICKET = "12004-0328K-1232U-18C21"
@@ -408,16 +408,6 @@ def test_non_ascii_ticket_ids_go_out_as_utf8_text() -> None:
 
 
 # ---- the request the client sends (a recording stand-in for HttpClient) ----------------------------------------
-class RecordingHttp:
-    def __init__(self, status: int, body: bytes) -> None:
-        self.response = HttpResponse(status, {}, body)
-        self.calls: list[tuple[str, str, dict[str, str] | None, bytes | None]] = []
-
-    def send(self, method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes | None = None) -> HttpResponse:
-        self.calls.append((method, url, headers, body))
-        return self.response
-
-
 @pytest.mark.parametrize(
     ("base_url", "url"),
     [

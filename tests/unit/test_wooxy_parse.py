@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from sms_status.errors import CredentialsError, InvalidRequest, ProviderAuthError, ProviderError, ProviderUnavailable
-from sms_status.http import HttpResponse
 from sms_status.model import Provider, Status
 from sms_status.providers.wooxy import (
     ERROR_RULES,
@@ -21,6 +20,7 @@ from sms_status.providers.wooxy import (
     parse_response,
     validate_ids,
 )
+from tests.recording_http import RecordingHttp
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "wooxy"
 CHECKED_AT = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -582,16 +582,6 @@ def test_rejected_ids_say_why(ids: object, message: str, details: object):
 
 
 # ---- the request the client sends (a recording stand-in for HttpClient) ----------------------------------------
-class RecordingHttp:
-    def __init__(self, status: int, body: bytes) -> None:
-        self.response = HttpResponse(status, {}, body)
-        self.calls: list[tuple[str, str, dict[str, str] | None, bytes | None]] = []
-
-    def send(self, method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes | None = None) -> HttpResponse:
-        self.calls.append((method, url, headers, body))
-        return self.response
-
-
 @pytest.mark.parametrize(
     ("base_url", "url"),
     [

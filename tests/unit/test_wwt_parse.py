@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from sms_status.errors import CredentialsError, InvalidRequest, ProviderAuthError, ProviderError
-from sms_status.http import HttpResponse
 from sms_status.model import Status
 from sms_status.providers.wwt import WwtClient, WwtCredentials, parse_response, validate_id, validate_reference
+from tests.recording_http import RecordingHttp
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "wwt"
 CHECKED = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -490,17 +490,6 @@ def test_credentials_repr_is_a_fixed_mask():
 
 
 # ---- the request the client sends (a recording stand-in for HttpClient) ----------------------------------------
-class RecordingHttp:
-    def __init__(self, status: int, body: bytes) -> None:
-        self.response = HttpResponse(status, {}, body)
-        self.calls: list[tuple[str, str, dict[str, str] | None]] = []
-
-    def send(self, method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes | None = None) -> HttpResponse:
-        assert body is None  # a GET carries no body
-        self.calls.append((method, url, headers))
-        return self.response
-
-
 @pytest.mark.parametrize(
     ("base_url", "root"),
     [
@@ -516,7 +505,10 @@ def test_client_gets_the_documented_paths_with_the_key_header(base_url: str, roo
     assert client.by_id("211").id == "211"
     assert client.by_reference("ext19").id == "ext19"
     headers = {"X-API-KEY": "live_abc", "Accept": "application/json"}
-    assert http.calls == [("GET", f"{root}/rest/sms/211", headers), ("GET", f"{root}/rest/sms/reference/ext19", headers)]
+    assert http.calls == [
+        ("GET", f"{root}/rest/sms/211", headers, None),
+        ("GET", f"{root}/rest/sms/reference/ext19", headers, None),
+    ]  # GETs: no body
 
 
 def test_client_reads_the_http_status_of_the_answer():

@@ -16,7 +16,6 @@ How an answer is read (the seed document, BSG's public clients and observed answ
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,11 +124,7 @@ def _success(requested: str, payload: dict[str, Any], stamp: dict[str, Any]) -> 
     elif time_dr is not None:
         details["time_dr"] = payload["time_dr"]  # the time a non-delivery receipt arrived, as sent
     raw_price = payload.get("price")
-    price = parse_price(raw_price)
-    if price is not None and not math.isfinite(float(price)):
-        # "1e400" is a valid decimal but no JSON number (it would be Infinity): the price is omitted and its text
-        # kept, so the report stays JSON that every consumer (EventBridge included) accepts.
-        price = None
+    price = parse_price(raw_price)  # None for "1e400" too: no JSON number holds it (model.parse_price)
     if price is None and raw_price is not None and raw_price != "":
         unparsed["price"] = (_text(raw_price) or repr(raw_price))[:UNPARSED_TEXT_MAX]
     if unparsed:
