@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import heapq
 import ipaddress
+import itertools
 import json
 import random
 import socket
@@ -164,16 +166,16 @@ class _Attempt:
         self.seconds = seconds
         self.ends_at = time.monotonic() + seconds
         self.expired = False
+        self.finished = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self.expire)
-        self._timer.daemon = True
 
     def start(self) -> None:
-        self._timer.start()
+        _WATCHDOG.watch(self)
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self.finished = True  # the watchdog drops it; an expiry after this touches no socket
 
     def watch(self, sock: socket.socket | None) -> None:
         if sock is None:
@@ -186,10 +188,47 @@ class _Attempt:
 
     def expire(self) -> None:
         with self._lock:
+            if self.finished:
+                return
             self.expired = True
             sockets = list(self._sockets)
         for sock in sockets:
             _shutdown(sock)
+
+
+class _Watchdog:
+    """One daemon thread expiring every attempt at its end, earliest first. (A timer thread per attempt cost about
+    a third of a millisecond per request.) Finished attempts are dropped when they reach the front."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, _Attempt]] = []
+        self._order = itertools.count()  # ties never compare attempts
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, attempt: _Attempt) -> None:
+        with self._changed:
+            heapq.heappush(self._due, (attempt.ends_at, next(self._order), attempt))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="http-watchdog", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while True:
+                    while self._due and self._due[0][2].finished:
+                        heapq.heappop(self._due)
+                    wait = self._due[0][0] - time.monotonic() if self._due else None
+                    if wait is not None and wait <= 0:
+                        attempt = heapq.heappop(self._due)[2]
+                        break
+                    self._changed.wait(wait)
+            attempt.expire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _shutdown(sock: socket.socket) -> None:
