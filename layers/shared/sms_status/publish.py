@@ -10,11 +10,10 @@ event was published, the event is published again with the same `event_id`, so c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from .model import Report, Status
+from .model import Report, Status, to_json
 
 SOURCE = "sms-status"
 DETAIL_TYPE = "SMS Status Changed"
@@ -35,7 +34,7 @@ def change_detail(report: Report, previous_status: Status | None, context: dict[
 
 
 def entry(detail: dict[str, Any], bus_name: str) -> dict[str, Any]:
-    return {"Source": SOURCE, "DetailType": DETAIL_TYPE, "Detail": json.dumps(detail), "EventBusName": bus_name}
+    return {"Source": SOURCE, "DetailType": DETAIL_TYPE, "Detail": to_json(detail), "EventBusName": bus_name}
 
 
 class EventPublisher:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .lookup import Kind
-from .model import Provider, Report, Status, iso, parse_iso
+from .model import Provider, Report, Status, iso, parse_iso, to_json
 
 MAX_HISTORY = 50  # entries kept per item (oldest dropped): bounds the item far below DynamoDB's 400 KB
 RETENTION = timedelta(days=30)  # how long an item outlives its query window (the TTL)
@@ -132,13 +132,13 @@ def _to_item(tracked: Tracked, version: int) -> dict[str, Any]:  # pragma: no mu
         "version": version,
         "status": str(tracked.report.status),
         "final": tracked.report.final,
-        "report": json.dumps(tracked.report.to_dict(), separators=(",", ":")),
+        "report": to_json(tracked.report.to_dict(), compact=True),
         "history": [entry.to_dict() for entry in tracked.history],
         "tracked_since": iso(tracked.tracked_since),
-        "outbox": [json.dumps(event, separators=(",", ":")) for event in tracked.outbox],
+        "outbox": [to_json(event, compact=True) for event in tracked.outbox],
     }
     optional = {
-        "context": json.dumps(tracked.context, separators=(",", ":")) if tracked.context is not None else None,
+        "context": to_json(tracked.context, compact=True) if tracked.context is not None else None,
         "chain": tracked.chain,
         "next_check_at": iso(tracked.next_check_at),
         "outbox_at": iso(tracked.outbox_at),

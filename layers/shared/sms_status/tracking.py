@@ -21,7 +21,6 @@ again on their backoff and the record counts as processed, so an outage never se
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -36,7 +35,7 @@ from . import tracking_rules as rules
 from .config import DEFAULT_RECHECK_DELAYS, ConfigError, TrackingConfig
 from .errors import InvalidRequest, ServiceError
 from .lookup import StatusService, as_key, failed_lookup
-from .model import Provider, parse_iso, utcnow
+from .model import Provider, parse_iso, to_json, utcnow
 from .observability import emit, logger
 from .publish import EventPublisher, PublishError
 from .services import measured_lookup, service_for
@@ -103,7 +102,7 @@ def parse_message(raw: str, service: StatusService, *, internal: bool = False) -
     if context is not None:
         if not isinstance(context, dict):
             raise MalformedMessage("context must be a JSON object")
-        if len(json.dumps(context, separators=(",", ":")).encode()) > MAX_CONTEXT_BYTES:
+        if len(to_json(context, compact=True).encode()) > MAX_CONTEXT_BYTES:
             raise MalformedMessage(f"context is larger than {MAX_CONTEXT_BYTES} bytes")
     attempt = body.get("attempt", 0)
     if isinstance(attempt, bool) or not isinstance(attempt, int) or not 0 <= attempt <= 100_000:
@@ -137,7 +136,7 @@ class RecheckQueue:
         return cls(boto3.client("sqs"), queue_url)
 
     def send(self, body: dict[str, Any], delay_seconds: int) -> None:
-        self.client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body, separators=(",", ":")), DelaySeconds=delay_seconds)
+        self.client.send_message(QueueUrl=self.queue_url, MessageBody=to_json(body, compact=True), DelaySeconds=delay_seconds)
 
 
 # ---- the tracker: the I/O around the rules ----------------------------------------------------------
