@@ -236,7 +236,7 @@ class Tracker:
             item, event = self._write(check, decision, id, stored.get(id))
             if item is not None:
                 written[id] = item
-                if item.report.final and not (stored.get(id) and stored[id].report.final):
+                if item.report.final:  # it just became final: a final item is never followed, so never written again
                     count_final(item, check.now)
             if event is not None:
                 events.append((id, event))
