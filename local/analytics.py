@@ -27,7 +27,7 @@ def percentile(values: list[float], fraction: float) -> float | None:
 
 
 def time_to_final(item: Tracked) -> float | None:
-    if not item.report.final or not item.history:
+    if item.report is None or not item.report.final or not item.history:
         return None
     reached: datetime | None = parse_iso(item.history[-1].at)
     if reached is None:
@@ -43,8 +43,8 @@ def delivery_analytics(items: Iterable[Tracked]) -> dict[str, Any]:
         by_provider[str(item.key.provider)].append(item)
     providers = {}
     for provider, tracked in sorted(by_provider.items()):
-        final = [item for item in tracked if item.report.final]
-        outcomes = Counter(str(item.report.status) for item in final)
+        final = [item for item in tracked if item.final]
+        outcomes = Counter(str(item.report.status) for item in final if item.report)
         seconds = [value for value in map(time_to_final, final) if value is not None]
         providers[provider] = {
             "tracked": len(tracked),

@@ -17,6 +17,7 @@ from sms_status.api import status_store
 from sms_status.model import iso, utcnow
 from sms_status.services import reset_services
 from sms_status.tracking import reset_trackers
+from sms_status.tracking.rules import OUTBOX_GRACE
 from tests.apigw import LambdaContext, call, load_handler, rest_event
 from tests.sqs_events import sqs_record
 
@@ -208,31 +209,29 @@ def test_a_batch_mixing_good_and_malformed_records_fails_only_the_bad_ones(aws, 
     assert "Hello Alice" not in everything_logged
 
 
-def test_records_that_would_outrun_the_invocation_go_back_to_the_queue_unchecked(aws, sqs_clock, wooxy_sandbox):
-    class NearlyOutOfTime(LambdaContext):
+def test_a_batch_with_no_time_left_for_lookups_fails_nothing_and_checks_later(aws, sqs_clock, wooxy_sandbox):
+    class OutOfTime(LambdaContext):
         @staticmethod
         def get_remaining_time_in_millis() -> int:
-            return 5_000  # less than the lookup deadline (20 s) plus the margin
+            return 1  # nothing left for the provider: the lookup deadline has passed before it starts
 
     stack = aws("wooxy")
-    wooxy_sandbox.add_message("m1", steps=[(0, "delivered")])
-    stack.enqueue({"ids": ["m1"], "context": {"order": "B-2"}})
-    # When the invocation has too little time left, nothing is asked and nothing fails
-    messages, failed = stack.poll(NearlyOutOfTime())
+    wooxy_sandbox.add_message("5d91537bd132fdf45916520a", steps=[(0, "delivered")])
+    stack.enqueue({"ids": ["5d91537bd132fdf45916520a"], "context": {"order": "B-2"}})
+    # When the invocation has no time for the provider, nothing is asked and no record fails
+    messages, failed = stack.poll(OutOfTime())
     assert (len(messages), failed) == (1, set())
     assert wooxy_sandbox.requests == []
-    assert stack.item("id", "m1") is None
-    # Then the message is back on the queue, unchanged but for when tracking started, with a fresh receive count
-    (deferred,) = stack.receive()
-    body = json.loads(deferred["Body"])
-    assert (body["ids"], body["context"], body["attempt"]) == (["m1"], {"order": "B-2"}, 0)
-    assert "since" in body
-    assert deferred["Attributes"]["ApproximateReceiveCount"] == "1"
-    # and a later invocation with time to spare checks it
-    assert deferred["QueueUrl"] == stack.recheck_url  # handed back as the service's own message
-    stack.sqs.change_message_visibility(QueueUrl=deferred["QueueUrl"], ReceiptHandle=deferred["ReceiptHandle"], VisibilityTimeout=0)
-    stack.poll()
-    assert stack.item("id", "m1")["status"] == "delivered"
+    # The id is followed all the same: an item with no answer yet holds its chain and the sender's context
+    item = stack.item("id", "5d91537bd132fdf45916520a")
+    assert ("report" in item, json.loads(item["context"])) == (False, {"order": "B-2"})
+    (recheck,) = stack.receive_delayed()
+    assert json.loads(recheck["Body"])["chains"] == [item["chain"]]
+    # and the re-check, 30 s later, asks and stores the answer
+    sqs_clock.advance(31)
+    assert stack.poll()[1] == set()
+    assert stack.item("id", "5d91537bd132fdf45916520a")["status"] == "delivered"
+    assert [e["detail"]["context"] for e in stack.events()] == [{"order": "B-2"}]
 
 
 def test_a_malformed_record_fails_on_every_receive_and_lands_in_the_dlq(aws, sqs_clock):
@@ -257,13 +256,15 @@ def test_a_provider_outage_reschedules_the_checks_and_never_reaches_the_dlq(aws,
     stack.enqueue({"ids": ["T-1"]})
     stack.enqueue({"ids": ["T-2"]})
 
-    # Each check during the outage succeeds as a record and sends the next check on the backoff: 30 s, 60 s, 120 s
+    # Each check during the outage succeeds as a record and sends the next check on the backoff: 30 s, 60 s, 120 s;
+    # the two senders' ids travel on together in one re-check message
     for attempt, wait in enumerate((30, 60, 120)):
         messages, failed = stack.poll()
-        assert len(messages) == 2
+        assert len(messages) == (2 if attempt == 0 else 1)
         assert failed == set()
-        assert [json.loads(m["Body"]).get("attempt", 0) for m in messages] == [attempt, attempt]
-        assert stack.counts() == {"visible": 0, "delayed": 2, "in_flight": 0}
+        assert {json.loads(m["Body"]).get("attempt", 0) for m in messages} == {attempt}
+        assert stack.counts() == {"visible": 0, "delayed": 1, "in_flight": 0}
+        assert sorted(json.loads(stack.receive_delayed()[0]["Body"])["ids"]) == ["T-1", "T-2"]
         sqs_clock.advance(wait - 1)
         assert stack.receive() == []  # not before its backoff
         sqs_clock.advance(2)
@@ -324,7 +325,7 @@ def test_duplicate_deliveries_publish_one_event_and_converge_on_one_chain(aws, s
     messages, failed = stack.poll()
     assert (len(messages), failed) == (2, set())
     assert stack.counts()["delayed"] == 1
-    assert stack.item("id", "5d91537bd132fdf45916520a")["chain"] == json.loads(stack.receive_delayed()[0]["Body"])["chain"]
+    assert [stack.item("id", "5d91537bd132fdf45916520a")["chain"]] == json.loads(stack.receive_delayed()[0]["Body"])["chains"]
 
 
 def test_a_sender_cannot_forge_a_recheck(aws, sqs_clock, wooxy_sandbox):
@@ -528,34 +529,27 @@ def reference_event(provider: str, id: str, kind: str | None = None) -> dict:
 
 
 # ---- a crash between the store write and the publish --------------------------------------------------------
-def test_an_event_not_published_goes_out_with_a_later_message(aws, sqs_clock, wooxy_sandbox, monkeypatch):
+def age_outbox(stack, pk: str) -> None:
+    """The tracker's clock is real time here: age the outbox entry past the grace as SQS's clock moves."""
+    stack.table.update_item(
+        Key={"pk": pk}, UpdateExpression="SET outbox_at = :old", ExpressionAttributeValues={":old": iso(utcnow() - OUTBOX_GRACE - timedelta(minutes=1))}
+    )
+
+
+@pytest.mark.parametrize("failure", ["refused", "raised"])
+def test_an_event_not_published_goes_out_with_a_later_message(aws, sqs_clock, wooxy_sandbox, monkeypatch, failure):
     stack = aws("wooxy")
     wooxy_sandbox.add_message("5d91537bd132fdf45916520b", steps=[(0, "delivered")])
     stack.enqueue({"ids": ["5d91537bd132fdf45916520b"]})
-    # EventBridge is down for the first invocation: the change is stored with its event in the outbox
-    from sms_status.publish import EventPublisher, PublishError
-
-    real_publish = EventPublisher.publish
-    calls = []
-
-    def failing_once(self, details):
-        calls.append(len(details))
-        if len(calls) == 1:
-            raise PublishError("EventBridge refused 1 of 1 change events (InternalFailure)")
-        return real_publish(self, details)
-
-    monkeypatch.setattr(EventPublisher, "publish", failing_once)
+    # EventBridge refuses the entry, or the call itself fails (throttled past the SDK's retries, a 5xx, the network)
+    fail_put_events_once(monkeypatch, failure)
     assert stack.poll()[1] == set()  # processed: not left to a redelivery that a duplicate's delete may prevent
     assert stack.events() == []
     assert len(stack.item("id", "5d91537bd132fdf45916520b")["outbox"]) == 1
     assert stack.counts(stack.recheck_url)["delayed"] == 1  # the id is final: this message only publishes
     # When the outbox grace has passed, the message comes back and publishes the event, asking nothing
-    stack.table.update_item(  # the tracker's clock is real time here: age the outbox entry as SQS's clock moves
-        Key={"pk": "wooxy#id#5d91537bd132fdf45916520b"},
-        UpdateExpression="SET outbox_at = :old",
-        ExpressionAttributeValues={":old": iso(utcnow() - timedelta(minutes=3))},
-    )
-    sqs_clock.advance(122)
+    age_outbox(stack, "wooxy#id#5d91537bd132fdf45916520b")
+    sqs_clock.advance(OUTBOX_GRACE.total_seconds() + 2)
     requests_before = len(wooxy_sandbox.requests)
     assert stack.poll()[1] == set()
     assert len(wooxy_sandbox.requests) == requests_before  # already final: not asked again
@@ -564,32 +558,47 @@ def test_an_event_not_published_goes_out_with_a_later_message(aws, sqs_clock, wo
     assert stack.counts() == {"visible": 0, "delayed": 0, "in_flight": 0}
 
 
+def fail_put_events_once(monkeypatch, failure: str) -> None:
+    """The first PutEvents call fails: EventBridge refuses every entry, or the call raises."""
+    from botocore.exceptions import ClientError
+
+    from sms_status.publish import EventPublisher
+
+    real = EventPublisher.publish
+    calls = []
+
+    def put_events(self, details):
+        calls.append(len(details))
+        if len(calls) > 1:
+            return real(self, details)
+        client = self.client
+
+        class Failing:
+            def put_events(self, Entries):
+                if failure == "raised":
+                    raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "PutEvents")
+                return {"FailedEntryCount": len(Entries), "Entries": [{"ErrorCode": "InternalFailure"} for _ in Entries]}
+
+        self.client = Failing()
+        try:
+            return real(self, details)
+        finally:
+            self.client = client
+
+    monkeypatch.setattr(EventPublisher, "publish", put_events)
+
+
 def test_stale_outbox_events_are_published_before_any_provider_call_even_in_an_outage(aws, sqs_clock, wooxy_sandbox, monkeypatch):
     stack = aws("wooxy")
     wooxy_sandbox.add_message("5d91537bd132fdf45916520c", steps=[(0, "sent")])
-    from sms_status.publish import EventPublisher, PublishError
-
-    real_publish = EventPublisher.publish
-    refused = []
-
-    def refusing_once(self, details):
-        if not refused:
-            refused.append(len(details))
-            raise PublishError("EventBridge refused 1 of 1 change events (InternalFailure)")
-        return real_publish(self, details)
-
-    monkeypatch.setattr(EventPublisher, "publish", refusing_once)
+    fail_put_events_once(monkeypatch, "refused")
     stack.enqueue({"ids": ["5d91537bd132fdf45916520c"]})
     assert stack.poll()[1] == set()  # stored with its event in the outbox, not published
     assert stack.events() == []
     # When the next messages come during a Wooxy outage
     wooxy_sandbox.inject(Fault.UNAVAILABLE, times=None)
-    stack.table.update_item(  # the tracker's clock is real time here: age the outbox entry as SQS's clock moves
-        Key={"pk": "wooxy#id#5d91537bd132fdf45916520c"},
-        UpdateExpression="SET outbox_at = :old",
-        ExpressionAttributeValues={":old": iso(utcnow() - timedelta(minutes=3))},
-    )
-    sqs_clock.advance(122)
+    age_outbox(stack, "wooxy#id#5d91537bd132fdf45916520c")
+    sqs_clock.advance(OUTBOX_GRACE.total_seconds() + 2)
     assert stack.poll()[1] == set()
     # Then the left-behind event is out anyway, and the id is still followed
     assert statuses(stack.events()) == [(None, "sent")]
@@ -607,8 +616,8 @@ def test_an_unexpected_failure_of_a_record_is_logged_with_its_type_only(aws, woo
     monkeypatch.setattr(StatusStore, "get_many", broken)
     sent = stack.enqueue({"ids": ["5d91537bd132fdf45916520d"], "context": {"phone": "+15550001111"}})
     assert stack.poll()[1] == {sent}
-    (line,) = [r for r in caplog.records if r.getMessage() == "tracking record failed unexpectedly"]
-    assert (line.levelname, line.error_type, line.message_id) == ("ERROR", "RuntimeError", sent)
+    (line,) = [r for r in caplog.records if r.getMessage() == "tracking batch failed unexpectedly"]
+    assert (line.levelname, line.error_type, line.records) == ("ERROR", "RuntimeError", 1)
     logged = caplog.text
     assert "+15550001111" not in logged
 
@@ -619,7 +628,7 @@ def test_no_recheck_is_sent_before_its_claim_is_written(aws, sqs_clock, wooxy_sa
     wooxy_sandbox.add_message("5d91537bd132fdf45916520a", steps=[(0, "queued")])
     from sms_status.store import StatusStore, StoreConflict
 
-    def refused(self, key, change):
+    def refused(self, key, change, read=None):
         raise StoreConflict("the status table refused the write (throttled)")
 
     monkeypatch.setattr(StatusStore, "update", refused)

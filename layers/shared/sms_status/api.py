@@ -139,6 +139,9 @@ def create_tracked_app() -> APIGatewayRestResolver:
         item = status_store().get(TrackKey(Provider(provider), kind, id)) if Provider(provider) in kinds[kind] else None
         if item is None:
             return json_response(404, InvalidRequest("this message is not tracked", {"provider": provider, "kind": kind}).to_body())
+        if item.report is None:  # followed, but every check so far met a provider outage
+            message = "this message is tracked, but the provider has not answered for it yet"
+            return json_response(404, InvalidRequest(message, {"provider": provider, "kind": kind}).to_body())
         return json_response(200, {"provider": provider, "id": id, "kind": kind, **item.to_public()})
 
     register_error_handlers(app)

@@ -119,15 +119,16 @@ class StatusService:
         return gather(self.provider, keys, [f.result() if ok else late for f, ok in zip(futures, answered, strict=True)])
 
     # ---- the entry points --------------------------------------------------------------------------
-    def lookup(self, keys: Sequence[str], kind: Kind = "id") -> list[Report]:
-        """One report per distinct key, in the order given."""
+    def lookup(self, keys: Sequence[str], kind: Kind = "id", seconds: float | None = None) -> list[Report]:
+        """One report per distinct key, in the order given, within `seconds` (at most the service's deadline)."""
         if kind not in self.kinds:
             raise InvalidRequest(f"{self.provider} messages cannot be looked up by {kind}")
         keys = distinct(keys)
         for key in keys:
             check_key(key, kind)
             self.validate(key, kind)
-        deadline = Deadline(self.deadline)  # shared by the retry after a credentials refresh
+        # One deadline, shared by the retry after a credentials refresh.
+        deadline = Deadline(self.deadline if seconds is None else max(0.0, min(self.deadline, seconds)))
         with deadline_scope(deadline):
             return self._with_rotation(lambda client: self.fetch(client, keys, kind, deadline), deadline)
 

@@ -20,10 +20,6 @@ DETAIL_TYPE = "SMS Status Changed"
 MAX_ENTRIES = 10  # PutEvents takes at most 10 entries per call
 
 
-class PublishError(Exception):
-    """EventBridge did not accept every entry; the SQS record fails and the outbox is published on retry."""
-
-
 def change_detail(report: Report, previous_status: Status | None, context: dict[str, Any] | None, event_id: str) -> dict[str, Any]:
     return {
         "report": report.to_dict(),
@@ -44,15 +40,30 @@ class EventPublisher:
 
     @classmethod
     def from_name(cls, bus_name: str) -> EventPublisher:
-        import boto3
+        from .aws import client
 
-        return cls(boto3.client("events"), bus_name)
+        return cls(client("events"), bus_name)
 
-    def publish(self, details: Sequence[dict[str, Any]]) -> None:
+    def publish(self, details: Sequence[dict[str, Any]]) -> set[str]:
+        """PutEvents, 10 entries a call. Returns the `event_id`s that were NOT published: the entries EventBridge
+        refused, and every entry of a call that raised (throttled past the SDK's retries, a 5xx, the network) and
+        of the calls after it (no point hammering a bus that just failed). Never raises for EventBridge's sake."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        unpublished: set[str] = set()
         for start in range(0, len(details), MAX_ENTRIES):
             chunk = details[start : start + MAX_ENTRIES]
-            entries = [entry(detail, self.bus_name) for detail in chunk]
-            answer = self.client.put_events(Entries=entries)
-            if answer.get("FailedEntryCount", 0):
-                codes = sorted({result["ErrorCode"] for result in answer.get("Entries", []) if "ErrorCode" in result})
-                raise PublishError(f"EventBridge refused {answer['FailedEntryCount']} of {len(entries)} change events ({', '.join(codes)})")
+            if unpublished:
+                unpublished.update(detail["event_id"] for detail in chunk)
+                continue
+            try:
+                answer = self.client.put_events(Entries=[entry(detail, self.bus_name) for detail in chunk])
+            except (BotoCoreError, ClientError):
+                unpublished.update(detail["event_id"] for detail in chunk)
+                continue
+            results = answer.get("Entries") or []
+            for position, detail in enumerate(chunk):
+                result = results[position] if position < len(results) else {"ErrorCode": "missing"}
+                if result.get("ErrorCode") or not result.get("EventId"):
+                    unpublished.add(detail["event_id"])
+        return unpublished

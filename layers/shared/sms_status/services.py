@@ -106,7 +106,9 @@ def look_up(provider: Provider, keys: list[str], kind: Kind = "id", via: str = "
     return measured_lookup(service_for(provider), keys, kind, via)
 
 
-def measured_lookup(service: StatusService, keys: Sequence[str], kind: Kind = "id", via: str = "api") -> list[Report]:
+def measured_lookup(
+    service: StatusService, keys: Sequence[str], kind: Kind = "id", via: str = "api", seconds: float | None = None
+) -> list[Report]:
     """The one way every path (API, bulk, queue) looks ids up: the reports, the lookup metrics, one log line.
 
     An id whose lookup failed is an error report (`lookup.error_report`); a lookup that failed as a whole raises,
@@ -115,7 +117,7 @@ def measured_lookup(service: StatusService, keys: Sequence[str], kind: Kind = "i
     provider = str(service.provider)
     started = time.monotonic()
     try:
-        reports = service.lookup(keys, kind)
+        reports = service.lookup(keys, kind, seconds)
     except InvalidRequest:
         raise
     except ServiceError:

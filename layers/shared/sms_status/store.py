@@ -5,7 +5,9 @@ their exact values without DynamoDB's Decimal conversion):
 - `pk` = "<provider>#<kind>#<id>": kind is "id", or "reference" for WWT external references, so a WWT
   reference and a WWT id with the same characters are two different items.
 - `version` (N): bumped by every write; every write is conditional on the version it read (optimistic lock).
-- `status`, `final` (BOOL), `report` (the latest stored report), `history` (L of {status, code, at}).
+- `status`, `final` (BOOL), `report` (the latest stored report), `history` (L of {status, code, at}). An item
+  without them is a message being followed that has no usable answer yet (the provider was down at its first
+  checks): it exists so that exactly one re-check chain follows it.
 - `context`: the sender's context (from the first message that tracked the id), `tracked_since`.
 - `chain`, `next_check_at`: which re-check message currently follows the id, and when it is due.
 - `outbox` (L of JSON change events) + `outbox_at`: events written with the change, removed once published.
@@ -15,18 +17,27 @@ their exact values without DynamoDB's Decimal conversion):
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from .lookup import Kind
-from .model import Provider, Report, Status, iso, parse_iso, to_json
+from .model import Provider, ProviderStatus, Report, Status, iso, parse_iso, to_json
 
 MAX_HISTORY = 50  # entries kept per item (oldest dropped): bounds the item far below DynamoDB's 400 KB
 RETENTION = timedelta(days=30)  # how long an item outlives its query window (the TTL)
 WRITE_ATTEMPTS = 5  # optimistic-lock retries before giving up (the SQS record is then retried)
 UNREAD = object()  # `StatusStore.update`: the caller has not read the item
+BATCH_GET_KEYS = 100  # BatchGetItem's limit per call
+# What a stored report keeps of the provider's own strings. A provider may send anything (a 250 KB description
+# was seen in tests): the report is stored twice (the item and its outbox event) and DynamoDB refuses items over
+# 400 KB, so longer strings are cut to these lengths and the report says so (`details.truncated`).
+MAX_CODE_CHARS = 100
+MAX_DESCRIPTION_CHARS = 1000
+MAX_DETAILS_BYTES = 8000  # `details` beyond this (a provider's unparsed text) is replaced by a note
+CUT_MARK = "…"
 
 
 class StoreConflict(Exception):
@@ -57,7 +68,7 @@ class HistoryEntry:
 @dataclass(frozen=True, slots=True)
 class Tracked:
     key: TrackKey
-    report: Report
+    report: Report | None  # None: followed, but the provider has not answered usably yet
     tracked_since: datetime
     history: tuple[HistoryEntry, ...] = ()
     context: dict[str, Any] | None = None
@@ -68,18 +79,44 @@ class Tracked:
     version: int = 0
     expires_at: int | None = None
 
+    @property
+    def final(self) -> bool:
+        return self.report is not None and self.report.final
+
     def to_public(self) -> dict[str, Any]:
-        """What GET /tracked/{provider}/{id} answers."""
+        """What GET /tracked/{provider}/{id} answers (for an item with a report)."""
         return {
-            "report": self.report.to_dict(),
+            "report": self.report.to_dict() if self.report else None,
             "history": [entry.to_dict() for entry in self.history],
             "context": self.context,
             "tracked_since": iso(self.tracked_since),
-            "next_check_at": None if self.report.final else iso(self.next_check_at),
+            "next_check_at": None if self.final else iso(self.next_check_at),
         }
 
 
-# ---- the pure rule: may this report replace the stored one? -----------------------------------------
+# ---- the pure rules: what a stored report may hold, and may this report replace the stored one? ----------
+def _cut(text: str | None, limit: int) -> tuple[str | None, bool]:
+    if text is None or len(text) <= limit:
+        return text, False
+    return text[: limit - len(CUT_MARK)] + CUT_MARK, True
+
+
+def bounded(report: Report) -> Report:
+    """The report as it is stored and published: the provider's code and description cut to their documented
+    lengths, oversized details replaced, and `details.truncated` naming what was cut."""
+    code, code_cut = _cut(report.provider_status.code, MAX_CODE_CHARS)
+    description, description_cut = _cut(report.provider_status.description, MAX_DESCRIPTION_CHARS)
+    details = report.details
+    details_cut = details is not None and len(to_json(details, compact=True).encode()) > MAX_DETAILS_BYTES
+    cut = [name for name, was_cut in (("provider_status.code", code_cut), ("provider_status.description", description_cut)) if was_cut]
+    if details_cut:
+        cut.append("details")
+        details = {}
+    if not cut:
+        return report
+    return replace(report, provider_status=ProviderStatus(code or "", description), details={**(details or {}), "truncated": cut})
+
+
 def rank(report: Report) -> int:
     """pending (or a not-yet-found message) < sent (with the carrier, or an open `unknown`) < final."""
     if report.final:
@@ -103,10 +140,12 @@ def apply_report(
     - A lower rank never replaces a higher one (no "sent" after "delivered", no "pending" after "sent").
     - Within one rank, a report checked before the stored one is stale (a late duplicate): ignored.
     A history entry is added when the status or the provider code changes; `changed` only for the status.
+    The report is stored `bounded`.
     """
+    report = bounded(report)
     entry = HistoryEntry(str(report.status), report.provider_status.code, iso(at or report.checked_at) or "")
-    if current is None:
-        item = Tracked(key=key, report=report, tracked_since=tracked_since, history=(entry,))
+    if current is None or current.report is None:  # the first answer (an answerless item keeps its chain, context ...)
+        item = replace(current, report=report, history=(entry,)) if current else Tracked(key, report, tracked_since, (entry,))
         return Applied(item, changed=True, previous_status=None)
     stored = current.report
     if stored.final:
@@ -130,13 +169,12 @@ def _to_item(tracked: Tracked, version: int) -> dict[str, Any]:  # pragma: no mu
         "kind": tracked.key.kind,
         "id": tracked.key.id,
         "version": version,
-        "status": str(tracked.report.status),
-        "final": tracked.report.final,
-        "report": to_json(tracked.report.to_dict(), compact=True),
         "history": [entry.to_dict() for entry in tracked.history],
         "tracked_since": iso(tracked.tracked_since),
         "outbox": [to_json(event, compact=True) for event in tracked.outbox],
     }
+    if tracked.report is not None:
+        item.update(status=str(tracked.report.status), final=tracked.report.final, report=to_json(tracked.report.to_dict(), compact=True))
     optional = {
         "context": to_json(tracked.context, compact=True) if tracked.context is not None else None,
         "chain": tracked.chain,
@@ -152,7 +190,7 @@ def _from_item(item: dict[str, Any]) -> Tracked:  # pragma: no mutate block
     key = TrackKey(Provider(item["provider"]), item["kind"], item["id"])
     return Tracked(
         key=key,
-        report=Report.from_dict(json.loads(item["report"])),
+        report=Report.from_dict(json.loads(item["report"])) if "report" in item else None,
         tracked_since=parse_iso(item["tracked_since"]),  # type: ignore[arg-type]
         history=tuple(HistoryEntry(h["status"], h["code"], h["at"]) for h in item.get("history", [])),
         context=json.loads(item["context"]) if "context" in item else None,
@@ -166,44 +204,61 @@ def _from_item(item: dict[str, Any]) -> Tracked:  # pragma: no mutate block
 
 
 class StatusStore:  # pragma: no mutate block
-    """Reads and conditional writes of tracked messages, through a boto3 DynamoDB service resource."""
+    """Reads and conditional writes of tracked messages through a low-level DynamoDB client (thread-safe, unlike a
+    boto3 resource: the queue path writes a batch's items from several threads)."""
 
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
-        self.dynamodb = dynamodb
-        self.table = dynamodb.Table(table_name)
+    def __init__(self, client: Any, table_name: str) -> None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self.client = client
+        self.table_name = table_name
+        self._serialize = TypeSerializer().serialize
+        self._deserialize = TypeDeserializer().deserialize
 
     @classmethod
     def from_name(cls, table_name: str) -> StatusStore:
-        import boto3
+        from .aws import client
 
-        return cls(boto3.resource("dynamodb"), table_name)
+        return cls(client("dynamodb"), table_name)
+
+    def _encode(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {name: self._serialize(value) for name, value in item.items()}
+
+    def _decode(self, item: dict[str, Any]) -> Tracked:
+        return _from_item({name: self._deserialize(value) for name, value in item.items()})
 
     def get(self, key: TrackKey) -> Tracked | None:
-        item = self.table.get_item(Key={"pk": key.pk}, ConsistentRead=True).get("Item")
-        return _from_item(item) if item else None
+        item = self.client.get_item(TableName=self.table_name, Key={"pk": {"S": key.pk}}, ConsistentRead=True).get("Item")
+        return self._decode(item) if item else None
 
     def get_many(self, keys: Iterable[TrackKey]) -> dict[TrackKey, Tracked]:
-        """Consistent reads of up to 100 keys (one BatchGetItem, unprocessed keys asked again)."""
+        """Consistent reads of any number of keys: BatchGetItem 100 at a time, unprocessed keys asked again with a
+        short backoff. Raises StoreConflict when the table keeps some keys unanswered (throttled)."""
         by_pk = {key.pk: key for key in keys}
         found: dict[TrackKey, Tracked] = {}
-        pending = [{"pk": pk} for pk in by_pk]
-        for _ in range(WRITE_ATTEMPTS):
-            if not pending:
-                break
-            answer = self.dynamodb.batch_get_item(RequestItems={self.table.name: {"Keys": pending, "ConsistentRead": True}})
-            for item in answer.get("Responses", {}).get(self.table.name, []):
-                found[by_pk[item["pk"]]] = _from_item(item)
-            pending = answer.get("UnprocessedKeys", {}).get(self.table.name, {}).get("Keys", [])
-        if pending:
-            raise StoreConflict("the status table did not answer every key (throttled)")
+        pks = list(by_pk)
+        for start in range(0, len(pks), BATCH_GET_KEYS):
+            pending = [{"pk": {"S": pk}} for pk in pks[start : start + BATCH_GET_KEYS]]
+            for attempt in range(WRITE_ATTEMPTS):
+                if not pending:
+                    break
+                if attempt:
+                    time.sleep(0.05 * 2**attempt)
+                answer = self.client.batch_get_item(RequestItems={self.table_name: {"Keys": pending, "ConsistentRead": True}})
+                for raw in answer.get("Responses", {}).get(self.table_name, []):
+                    tracked = self._decode(raw)
+                    found[by_pk[tracked.key.pk]] = tracked
+                pending = answer.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
+            if pending:
+                raise StoreConflict("the status table did not answer every key (throttled)")
         return found
 
     def scan(self) -> Iterator[Tracked]:
         """Every tracked message (the local run's analytics; never on a request path: it reads the whole table)."""
         kwargs: dict[str, Any] = {}
         while True:
-            page = self.table.scan(**kwargs)
-            yield from (_from_item(item) for item in page.get("Items", []))
+            page = self.client.scan(TableName=self.table_name, **kwargs)
+            yield from (self._decode(item) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -221,14 +276,16 @@ class StatusStore:  # pragma: no mutate block
 
         for attempt in range(WRITE_ATTEMPTS):
             current = self.get(key) if attempt or read is UNREAD else read
-            wanted = change(current)
+            wanted = change(current)  # type: ignore[arg-type]
             if wanted is None:
                 return None
-            version = (current.version if current else 0) + 1
+            version = (current.version if current else 0) + 1  # type: ignore[union-attr]
             condition = "attribute_not_exists(pk)" if current is None else "version = :expected"
-            values = {} if current is None else {"ExpressionAttributeValues": {":expected": current.version}}
+            values = {} if current is None else {"ExpressionAttributeValues": {":expected": {"N": str(current.version)}}}  # type: ignore[union-attr]
             try:
-                self.table.put_item(Item=_to_item(wanted, version), ConditionExpression=condition, **values)
+                self.client.put_item(
+                    TableName=self.table_name, Item=self._encode(_to_item(wanted, version)), ConditionExpression=condition, **values
+                )
             except ClientError as error:
                 if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                     continue  # someone else wrote first: decide again on what they wrote
