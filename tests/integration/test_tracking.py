@@ -6,6 +6,7 @@ as Lambda's event source mapping does; failed ones stay and come back after the 
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import boto3
@@ -14,8 +15,9 @@ import pytest
 
 from local.sandboxes.base import Fault
 from sms_status.api import status_store
-from sms_status.model import iso, utcnow
+from sms_status.model import Provider, iso, utcnow
 from sms_status.services import reset_services
+from sms_status.store import MAX_CODE_CHARS
 from sms_status.tracking import reset_trackers
 from sms_status.tracking.rules import OUTBOX_GRACE
 from tests.apigw import LambdaContext, call, load_handler, rest_event
@@ -532,7 +534,9 @@ def reference_event(provider: str, id: str, kind: str | None = None) -> dict:
 def age_outbox(stack, pk: str) -> None:
     """The tracker's clock is real time here: age the outbox entry past the grace as SQS's clock moves."""
     stack.table.update_item(
-        Key={"pk": pk}, UpdateExpression="SET outbox_at = :old", ExpressionAttributeValues={":old": iso(utcnow() - OUTBOX_GRACE - timedelta(minutes=1))}
+        Key={"pk": pk},
+        UpdateExpression="SET outbox_at = :old",
+        ExpressionAttributeValues={":old": iso(utcnow() - OUTBOX_GRACE - timedelta(minutes=1))},
     )
 
 
@@ -637,3 +641,134 @@ def test_no_recheck_is_sent_before_its_claim_is_written(aws, sqs_clock, wooxy_sa
         assert stack.poll()[1] == {sent}  # failed: SQS delivers it again
         assert stack.counts(stack.recheck_url) == {"visible": 0, "delayed": 0, "in_flight": 0}  # and nothing was sent
         sqs_clock.advance(VISIBILITY + 1)
+
+
+# ---- a batch is checked as one --------------------------------------------------------------------------
+def test_single_id_messages_of_one_batch_are_looked_up_together_and_rechecked_in_one_message(aws, sqs_clock, wooxy_sandbox):
+    stack = aws("wooxy")
+    keys = [f"{n:024x}" for n in range(150)]
+    for key in keys:
+        wooxy_sandbox.add_message(key, steps=[(0, "queued")])
+    sent = [stack.enqueue({"ids": [key], "context": {"sms": key}}) for key in keys]
+    # When one invocation gets all 150 single-id records (several receives, as the event source gathers a batch)
+    messages = []
+    while len(messages) < len(sent) and (more := stack.receive()):
+        messages += more
+    assert stack.invoke(messages) == {"batchItemFailures": []}
+    for message in messages:
+        stack.sqs.delete_message(QueueUrl=message["QueueUrl"], ReceiptHandle=message["ReceiptHandle"])
+    # Then Wooxy was asked twice (100 + 50 ids), and two re-check messages carry every id with its own chain
+    assert [len(json.loads(r.body)["ids"]) for r in wooxy_sandbox.requests] == [100, 50]
+    rechecks = [json.loads(m["Body"]) for m in stack.receive_delayed()]
+    assert sorted(len(body["ids"]) for body in rechecks) == [50, 100]
+    carried = {key: chain for body in rechecks for key, chain in zip(body["ids"], body["chains"], strict=True)}
+    assert carried == {key: stack.item("id", key)["chain"] for key in keys}
+    assert len(set(carried.values())) == len(keys)  # one chain per sender message
+    # and each sender's context reached its own event
+    assert sorted(e["detail"]["context"]["sms"] for e in stack.events()) == sorted(keys)
+    # When the re-checks come due, both are checked in one batch: 150 ids in two requests again
+    sqs_clock.advance(31)
+    wooxy_sandbox.requests.clear()
+    assert stack.poll()[1] == set()
+    assert [len(json.loads(r.body)["ids"]) for r in wooxy_sandbox.requests] == [100, 50]
+
+
+def test_an_id_with_no_answer_yet_is_followed_by_one_chain_whatever_the_duplicates(aws, sqs_clock, wwt_sandbox):
+    """The provider is down from the first check; a sender's duplicate and a redelivered re-check must not fork."""
+    stack = aws("wwt")
+    wwt_sandbox.add_message("212", steps=[(0, "delivered")])
+    wwt_sandbox.inject(Fault.UNAVAILABLE, times=None)
+    stack.enqueue({"ids": ["212"], "context": {"order": "C-3"}})
+    assert stack.poll()[1] == set()
+    item = stack.item("id", "212")
+    assert "report" not in item and json.loads(item["context"]) == {"order": "C-3"}
+    # The sender enqueues it again, and the re-check is delivered twice when it comes due
+    stack.enqueue({"ids": ["212"]})
+    assert stack.poll()[1] == set()  # claimed by the first message's chain: nothing sent
+    assert stack.counts()["delayed"] == 1
+    sqs_clock.advance(31)
+    messages, failed = stack.poll()
+    assert (len(messages), failed) == (1, set())
+    assert stack.invoke(messages) == {"batchItemFailures": []}  # the same record again (a redelivery)
+    # Then the two copies of that one chain converge at the next check: one chain follows the id
+    sqs_clock.advance(61)
+    assert stack.poll()[1] == set()
+    assert stack.counts()["delayed"] == 1
+    wwt_sandbox.clear_faults()
+    sqs_clock.advance(121)
+    assert stack.poll()[1] == set()
+    assert stack.item("id", "212")["status"] == "delivered"
+    assert [(e["detail"]["previous_status"], e["detail"]["context"]) for e in stack.events()] == [(None, {"order": "C-3"})]
+    assert stack.counts() == {"visible": 0, "delayed": 0, "in_flight": 0}
+
+
+def test_a_huge_provider_string_is_stored_cut_and_marked(aws, wooxy_sandbox):
+    stack = aws("wooxy")
+    wooxy_sandbox.add_message("5d91537bd132fdf45916520a", steps=[(0, "x" * 250_000)])  # an unknown 250 KB status
+    stack.enqueue({"ids": ["5d91537bd132fdf45916520a"]})
+    assert stack.poll()[1] == set()
+    item = stack.item("id", "5d91537bd132fdf45916520a")
+    report = json.loads(item["report"])
+    assert (report["status"], len(report["provider_status"]["code"])) == ("unknown", MAX_CODE_CHARS)
+    assert report["provider_status"]["code"].endswith("…")
+    assert report["details"]["truncated"] == ["provider_status.code"]
+    assert len(json.dumps(item, default=str)) < 10_000
+    (event,) = stack.events()
+    assert event["detail"]["report"] == report
+
+
+# ---- stalled AWS calls ------------------------------------------------------------------------------------
+@pytest.fixture
+def stalled_endpoint(monkeypatch, wooxy_sandbox):
+    """A server on 127.0.0.1 that accepts connections and never answers, and AWS clients with short bounds."""
+    from local.sandboxes.wooxy import WooxySandbox
+    from sms_status import aws as aws_module
+
+    monkeypatch.setattr(aws_module, "CONNECT_TIMEOUT", 0.5)
+    monkeypatch.setattr(aws_module, "READ_TIMEOUT", 0.5)
+    aws_module._config.cache_clear()
+    server = WooxySandbox(hang=30).start()
+    server.inject(Fault.TIMEOUT, times=None)
+
+    def client(service: str):
+        return boto3.client(service, endpoint_url=server.base_url, config=aws_module._config())
+
+    yield client
+    server.stop()
+    aws_module._config.cache_clear()
+
+
+@pytest.mark.parametrize("service", ["dynamodb", "events", "sqs"])
+def test_a_stalled_aws_call_ends_the_batch_in_time_and_loses_nothing(aws, sqs_clock, wooxy_sandbox, stalled_endpoint, service):
+    from sms_status.tracking import chain_of, tracker_for
+
+    stack = aws("wooxy")
+    wooxy_sandbox.add_message("5d91537bd132fdf45916520a", steps=[(0, "queued")])
+    sent = stack.enqueue({"ids": ["5d91537bd132fdf45916520a"]})
+    tracker = tracker_for(Provider.WOOXY)
+    stalled = stalled_endpoint(service)
+    adapter = {"dynamodb": tracker.store, "events": tracker.publisher, "sqs": tracker.queue}[service]
+    adapter.client = stalled
+    started = time.monotonic()
+    messages, failed = stack.poll()
+    # Every call gave up after its bounded attempts (3 x 0.5 s here): far within the function's timeout
+    assert time.monotonic() - started < 25
+    if service == "events":
+        # The change stays in the item's outbox and a later message comes back to publish it: nothing failed
+        assert failed == set()
+        assert len(stack.item("id", "5d91537bd132fdf45916520a")["outbox"]) == 1
+        assert stack.counts(stack.recheck_url)["delayed"] == 2  # the next check, and the publish-later message
+    elif service == "sqs":
+        # The claim is written, the re-check could not be sent: the record fails and SQS delivers it again,
+        # when it recognises its own claim and sends the re-check
+        assert failed == {sent}
+        assert stack.item("id", "5d91537bd132fdf45916520a")["chain"] == chain_of(sent)
+    else:
+        assert failed == {sent}
+        assert stack.item("id", "5d91537bd132fdf45916520a") is None
+    adapter.client = {"dynamodb": boto3.client("dynamodb"), "events": boto3.client("events"), "sqs": boto3.client("sqs")}[service]
+    if failed:
+        sqs_clock.advance(VISIBILITY + 1)
+        assert stack.poll()[1] == set()
+    assert stack.item("id", "5d91537bd132fdf45916520a")["status"] == "pending"
+    assert stack.counts(stack.recheck_url)["delayed"] >= 1

@@ -1,11 +1,14 @@
 """Soak: 1,000 ids followed to the end through the real queue-path rules (`tracking.handle_batch`), moto (SQS with
 redrive, DynamoDB, EventBridge to a capture queue) and the three sandboxes over HTTP, on a simulated clock.
 
-Over five and a half simulated days: Wooxy is down for six hours in the middle; SQS delivers some records twice
-and redelivers others (a lost delete); EventBridge refuses some publishes (a crash between the write and the
-publish); senders enqueue some messages with forged internal fields. It prints its figures and asserts: every
-valid id ends final or settled at its window's end; no valid message in any DLQ; no status regression; every
-change published (duplicates only with the same event_id); a bounded number of re-check messages per id.
+Over five and a half simulated days: Wooxy ids arrive one per message at a steady rate (as senders send them, one
+message per SMS) and Wooxy is down for six hours in the middle; WWT is down from the first check for an hour; a few
+Wooxy messages answer a 250 KB status string; SQS delivers some batches twice and redelivers some records (a lost
+delete); EventBridge refuses some entries or its PutEvents call fails outright; senders enqueue some messages with
+forged internal fields. Batches are gathered as Lambda's event source does (up to 100 records from the tracking
+queue, 10 from the re-check queue). It prints its figures and asserts: every valid id ends final or settled at its
+window's end; no valid message in any DLQ; no status regression; every change published (duplicates only with the
+same event_id); a bounded number of re-check messages per id; fewer Wooxy requests than Wooxy messages.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ import pytest
 from local.sandboxes.base import Fault
 from sms_status.config import DEFAULT_RECHECK_DELAYS
 from sms_status.model import Provider, Report
-from sms_status.publish import EventPublisher, PublishError
-from sms_status.store import rank
+from sms_status.publish import EventPublisher
+from sms_status.store import MAX_CODE_CHARS, rank
 from sms_status.tracking import RecheckQueue, handle_batch, reset_trackers, tracker_for
-from sms_status.tracking_rules import SQS_MAX_DELAY
+from sms_status.tracking.rules import SQS_MAX_DELAY
 from tests.apigw import LambdaContext
 from tests.sqs_events import sqs_record
 
@@ -41,8 +44,12 @@ SCALE = float(os.environ.get("SOAK_SCALE", "1"))
 COUNTS = {provider: max(10, int(count * SCALE)) for provider, count in {"openmarket": 300, "wooxy": 400, "wwt": 300}.items()}
 WINDOW_HOURS = 12  # Wooxy and WWT (QUERY_WINDOW_HOURS); OpenMarket's is its documented 5 days
 OUTAGE = (timedelta(hours=3), timedelta(hours=9))  # Wooxy answers 503 for these six hours
+WWT_DOWN_UNTIL = timedelta(hours=1)  # WWT answers 503 from the very first check for an hour
+WOOXY_PER_MINUTE = 20  # Wooxy ids arrive one per message, this many a simulated minute
+HUGE_STATUS = "x" * 250_000  # what a few Wooxy messages answer: a provider string far over DynamoDB's item limit
 VISIBILITY, MAX_RECEIVES = 60, 3
-DUPLICATE, LOST_DELETE, PUBLISH_REFUSED = 0.05, 0.03, 0.02  # per record or publish
+DUPLICATE, LOST_DELETE, PUBLISH_REFUSED, PUBLISH_RAISES = 0.05, 0.03, 0.02, 0.02  # per batch, record or publish
+BATCH_SIZES = {"tracking": 100, "recheck": 10}  # records per invocation, as the template's event sources take them
 HORIZON = timedelta(days=5, hours=12)
 HOPS = math.ceil(max(DEFAULT_RECHECK_DELAYS) / SQS_MAX_DELAY)  # messages per longest wait (the `not_before` hops)
 DISTURBED: Counter[tuple[str, str]] = Counter()  # per id: records carrying it that SQS duplicated or redelivered
@@ -148,40 +155,56 @@ def test_soak_1000_ids_through_an_outage_duplicates_crashes_and_forgeries(
         for key in ids[provider]:
             end = never_final[provider] if rng.random() < 0.05 else rng.choice(finals[provider])
             sandboxes[provider].add_message(key, steps=[(0, first[provider]), (rng.uniform(0, 10 * 3600), end)])
+    huge = ids["wooxy"][-3:]  # answer an unknown 250 KB status string until they end delivered
+    for key in huge:
+        wooxy_sandbox.add_message(key, steps=[(0, HUGE_STATUS), (rng.uniform(3600, 7200), "delivered")])
 
-    # The faults: EventBridge refusing some publishes, counted re-check messages per id
+    # The faults: EventBridge refusing some entries or failing the call, counted re-check messages per id
     real_publish, refused = EventPublisher.publish, Counter()
 
     def flaky_publish(self, details):
-        if rng.random() < PUBLISH_REFUSED:
-            refused["publishes"] += 1  # the ids' events go out with one later message each: counted like a redelivery
-            DISTURBED.update((detail["report"]["provider"], detail["report"]["id"]) for detail in details)
-            raise PublishError("EventBridge refused the entries (InternalFailure)")
-        return real_publish(self, details)
+        draw = rng.random()
+        if draw >= PUBLISH_REFUSED + PUBLISH_RAISES:
+            return real_publish(self, details)
+        refused["refused" if draw < PUBLISH_REFUSED else "raised"] += 1
+        # the ids' events go out with one later message each: counted like a redelivery
+        DISTURBED.update((detail["report"]["provider"], detail["report"]["id"]) for detail in details)
+        client = self.client
+        self.client = RefusingEventBridge(raises=draw >= PUBLISH_REFUSED)
+        try:
+            return real_publish(self, details)
+        finally:
+            self.client = client
 
     monkeypatch.setattr(EventPublisher, "publish", flaky_publish)
     per_id: Counter[tuple[str, str]] = Counter()
     real_send = RecheckQueue.send
 
-    def counted_send(self, body, delay_seconds):
+    def counted_send(self, messages):
         provider = next(p for p, q in queues.items() if q["recheck"] == self.queue_url)
-        for key in body.get("ids") or body.get("references"):
-            per_id[(provider, key)] += 1
-        return real_send(self, body, delay_seconds)
+        for message, _ in messages:
+            for key in message.ids:
+                per_id[(provider, key)] += 1
+        return real_send(self, messages)
 
     monkeypatch.setattr(RecheckQueue, "send", counted_send)
 
-    # When senders enqueue them in messages of 10, plus 6 forged messages
+    # When senders enqueue them: OpenMarket and WWT in messages of 10, Wooxy one id per message at a steady rate
+    # (below, as time passes), plus 6 forged messages
     for provider, keys in ids.items():
+        if provider == "wooxy":
+            continue
         for start in range(0, len(keys), 10):
             sqs.send_message(
                 QueueUrl=queues[provider]["tracking"],
                 MessageBody=json.dumps({"ids": keys[start : start + 10], "context": {"batch": start}}),
             )
+    wooxy_to_send = list(ids["wooxy"])
     forgeries = [{"since": "2001-01-01T00:00:00Z"}, {"chain": "x" * 32, "attempt": 99}, {"not_before": "2099-01-01T00:00:00Z"}]
     for provider in ("wooxy", "wwt"):
         for forged in forgeries:
             sqs.send_message(QueueUrl=queues[provider]["tracking"], MessageBody=json.dumps({"ids": ids[provider][:3], **forged}))
+    wwt_sandbox.inject(Fault.UNAVAILABLE, times=None)
 
     # And time passes: a minute at a time for the first 12 hours, then 15 minutes
     stats, published = Counter(), []
@@ -194,6 +217,12 @@ def test_soak_1000_ids_through_an_outage_duplicates_crashes_and_forgeries(
         if elapsed >= OUTAGE[1] and stats["outage_started"] and not stats["outage_ended"]:
             wooxy_sandbox.clear_faults()
             stats["outage_ended"] = 1
+        if elapsed >= WWT_DOWN_UNTIL and not stats["wwt_back"]:
+            wwt_sandbox.clear_faults()
+            stats["wwt_back"] = 1
+        for _ in range(min(WOOXY_PER_MINUTE, len(wooxy_to_send))):
+            key = wooxy_to_send.pop(0)
+            sqs.send_message(QueueUrl=queues["wooxy"]["tracking"], MessageBody=json.dumps({"ids": [key], "context": {"sms": key}}))
         for provider in COUNTS:
             for name in ("tracking", "recheck"):
                 poll(sqs, provider, queues[provider], name, rng, stats)
@@ -208,6 +237,12 @@ def test_soak_1000_ids_through_an_outage_duplicates_crashes_and_forgeries(
     items = {(item["provider"], item["id"]): item for item in scan(soak["table"])}
     total = sum(COUNTS.values())
     assert len(items) == total
+    assert all("report" in item for item in items.values())
+    # the 250 KB status strings were stored cut, and said so, in items far below DynamoDB's 400 KB
+    for key in huge:
+        (code,) = {entry["code"] for entry in items[("wooxy", key)]["history"] if entry["code"] != "delivered"}
+        assert len(code) == MAX_CODE_CHARS
+    assert max(len(json.dumps(item, default=str)) for item in items.values()) < 50_000
     reports = {key: Report.from_dict(json.loads(item["report"])) for key, item in items.items()}
     open_items = {
         key: {n: items[key].get(n) for n in ("chain", "next_check_at", "history", "tracked_since")}
@@ -250,12 +285,17 @@ def test_soak_1000_ids_through_an_outage_duplicates_crashes_and_forgeries(
     # + 1), where the copies converge on one chain. Nothing multiplies.
     bounds = {"openmarket": messages_within(timedelta(days=5)), "wooxy": messages_within(timedelta(hours=WINDOW_HOURS))}
     bounds["wwt"] = bounds["wooxy"]
-    extra = stats["duplicates"] + stats["lost_deletes"] + refused["publishes"]
+    extra = stats["duplicates"] + stats["lost_deletes"] + refused["refused"] + refused["raised"]
+    # Wooxy's single-id messages were checked many ids a request (the batch is looked up as one)
+    asked = [len(json.loads(r.body)["ids"]) for r in wooxy_sandbox.requests if r.path == "/v3/sms/info" and r.body]
+    wooxy_requests, ids_per_request = len(asked), sum(asked) / max(1, len(asked))
     worst = {provider: max((per_id[(provider, key)] for key in keys), default=0) for provider, keys in ids.items()}
     print(
         f"\nsoak: {total} ids ({COUNTS}), simulated {stats.get('quiet_at_hours', HORIZON.total_seconds() / 3600)} h, "
         f"Wooxy down {OUTAGE[0]}-{OUTAGE[1]}; records {stats['records']}, failed {stats['failed']}, "
-        f"duplicated {stats['duplicates']}, deletes lost {stats['lost_deletes']}, publishes refused {refused['publishes']}; "
+        f"duplicated {stats['duplicates']}, deletes lost {stats['lost_deletes']}, publishes refused {refused['refused']}, "
+        f"raised {refused['raised']}; Wooxy: {COUNTS['wooxy']} single-id messages, {wooxy_requests} requests, "
+        f"{ids_per_request:.1f} ids a request; "
         f"events {len(published)} ({duplicates} duplicates by event_id); settled at window end {settled}; "
         f"forged messages in DLQs {forged_dead}, valid in DLQs 0; regressions {regressions}; "
         f"re-check messages per id: worst {worst}, schedule {bounds} + up to {HOPS + 1} per duplicate/redelivery of a record "
@@ -268,6 +308,7 @@ def test_soak_1000_ids_through_an_outage_duplicates_crashes_and_forgeries(
         if per_id[(provider, key)] > bounds[provider] + (HOPS + 1) * DISTURBED[(provider, key)] + SLOW_LOOKUPS
     ]
     assert over == []
+    assert ids_per_request >= 10  # single-id messages, yet many ids a request
     assert sum(per_id[(provider, key)] for provider, keys in ids.items() for key in keys) <= sum(
         bounds[provider] * len(keys) for provider, keys in ids.items()
     )
@@ -287,10 +328,35 @@ def ids_of(message: dict[str, Any]) -> list[str]:
     return list(body.get("ids") or body.get("references") or [])
 
 
+class RefusingEventBridge:
+    """EventBridge refusing every entry of a PutEvents call, or failing the call (throttled past the SDK's retries)."""
+
+    def __init__(self, raises: bool) -> None:
+        self.raises = raises
+
+    def put_events(self, Entries):  # noqa: N803 - boto3's parameter name
+        from botocore.exceptions import ClientError
+
+        if self.raises:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "PutEvents")
+        return {"FailedEntryCount": len(Entries), "Entries": [{"ErrorCode": "InternalFailure"} for _ in Entries]}
+
+
+def receive_batch(sqs, url: str, size: int) -> list[dict[str, Any]]:
+    """What Lambda's event source hands one invocation: several receives until the batch is full or the queue empty."""
+    messages: list[dict[str, Any]] = []
+    while len(messages) < size:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(10, size - len(messages)), AttributeNames=["All"])
+        if not got.get("Messages"):
+            break
+        messages += got["Messages"]
+    return messages
+
+
 def poll(sqs, provider: str, queue: dict[str, Any], name: str, rng: random.Random, stats: Counter) -> None:
-    """One event-source-mapping pass over a queue: receive what is due, invoke, delete what succeeded."""
+    """One event-source-mapping pass over a queue: receive what is due in batches, invoke, delete what succeeded."""
     url = queue[name]
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", []):
+    while messages := receive_batch(sqs, url, BATCH_SIZES[name]):
         records = [sqs_record(m, queue["arns"][url]) for m in messages]
         event = {"Records": records}
         if rng.random() < DUPLICATE:  # SQS delivers this batch twice
