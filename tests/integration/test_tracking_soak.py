@@ -334,7 +334,7 @@ class RefusingEventBridge:
     def __init__(self, raises: bool) -> None:
         self.raises = raises
 
-    def put_events(self, Entries):  # noqa: N803 - boto3's parameter name
+    def put_events(self, Entries):
         from botocore.exceptions import ClientError
 
         if self.raises:
