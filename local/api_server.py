@@ -251,7 +251,7 @@ class ApiServer:
         table = self.aws.tables.get("StatusTable")
         if table is None:
             return {"providers": {}, "note": "the template has no StatusTable"}
-        return delivery_analytics(StatusStore(self.aws.resource("dynamodb"), table).scan())
+        return delivery_analytics(StatusStore(self.aws.client("dynamodb"), table).scan())
 
     def queue_depths(self) -> list[dict[str, Any]]:
         sqs = self.aws.client("sqs")

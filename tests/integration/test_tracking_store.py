@@ -29,7 +29,7 @@ def store():
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        yield StatusStore(boto3.resource("dynamodb"), "status")
+        yield StatusStore(boto3.client("dynamodb"), "status")
 
 
 def applying(new: Report, changes: list[bool]):
