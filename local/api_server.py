@@ -12,7 +12,11 @@
 Local mode does not check SigV4: every request is accepted unsigned.
 
 Local-only controls live under /_local/ (not part of the API): enqueue a tracking message, read the
-captured change events, queue depths, delivery analytics, health.
+captured change events, queue depths, each function's invocations and throttles, delivery analytics, health.
+
+A function refused for its reserved concurrency (Lambda's 429 TooManyRequestsException) answers 500
+"Internal server error", as API Gateway answers any refused Lambda invocation (the gateway responses only give
+it the error JSON); the function counts the throttle (`GET /_local/functions`).
 """
 
 from __future__ import annotations
@@ -213,7 +217,11 @@ class ApiServer:
         try:
             return proxy_answer(function.invoke(event))
         except FunctionThrottled:
-            return gateway_error(429, "Rate exceeded", "THROTTLED")
+            # Lambda refused the invocation (429 TooManyRequestsException). API Gateway does not pass that on: for
+            # a Lambda integration every refused invocation is its own 500 "Internal server error", and the
+            # gateway responses (DEFAULT_5XX) only reshape the body. 429 comes only from the stage's own throttle.
+            self.log(f"[api] {function.short_name}: throttled (reserved concurrency {function.reserved_concurrency})")
+            return gateway_error(500, "Internal server error", "INTEGRATION_FAILURE")
         except Exception as exc:  # a crashed function: API Gateway answers 502 and the function's log has the trace
             self.log(f"[api] {function.short_name}: function error {type(exc).__name__}")
             return gateway_error(502, "Internal server error", "INTEGRATION_FAILURE")
@@ -227,6 +235,8 @@ class ApiServer:
                 return Answer.json(200, {"events": list(self.change_events)})
             case "GET", ["queues"]:
                 return Answer.json(200, {"queues": self.queue_depths()})
+            case "GET", ["functions"]:
+                return Answer.json(200, {"functions": [function.stats() for function in self.aws.functions.values()]})
             case "GET", ["analytics"]:
                 return Answer.json(200, self.analytics())
             case "POST", ["enqueue", provider]:
