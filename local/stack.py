@@ -7,6 +7,9 @@ lifecycle rules, the DynamoDB tables, the event buses (plus a rule to a capture 
 change events), the functions (in moto's Lambda so ARNs exist) and the state machines (DefinitionUri +
 DefinitionSubstitutions). The functions themselves run in this process (`local.lambda_runtime`), and
 state machine Lambda tasks reach them through `local.lambda_routing`.
+
+moto's SQS is made atomic per request and its receives cheap (`_local_sqs`), so several invocations of one
+queue can settle their batches while its poller receives, as on SQS.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import io
 import json
 import os
 import re
+import threading
 import zipfile
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +66,67 @@ class EventSourceMapping:
     event: str = ""  # the SAM event's name (TrackingQueue: the senders' queue; RecheckQueue: the service's own)
 
 
+# The SQS operations that read or change a queue's messages.
+_SQS_MESSAGE_OPERATIONS = (
+    "send_message",
+    "send_message_batch",
+    "receive_message",
+    "delete_message",
+    "delete_message_batch",
+    "change_message_visibility",
+    "change_message_visibility_batch",
+    "purge_queue",
+    "get_queue_attributes",
+)
+
+
+def _local_sqs() -> ExitStack:
+    """Patches (an ExitStack to close) that make moto's SQS fit a local run with concurrent pollers:
+
+    - Atomic: SQS applies each request atomically; moto does not. Its delete rebuilds a queue's message list (a
+      message sent meanwhile is lost) and its receive copies the set of in-flight messages a delete changes
+      ("Set changed size during iteration"). With several invocations of one queue settling their batches
+      while the poller receives, both happened. So one lock serializes the operations on messages, released
+      while a long poll waits (the wait is what lets a send in).
+    - Receives cost what their answer costs: moto checks each received message's retention period by computing
+      every attribute of the queue, which counts every message in it: 0.2 s a receive with 250 queued, so a
+      poller could not gather a 100-record batch within a 1 s batching window. Only that attribute is read.
+    """
+    from unittest import mock
+
+    import moto.sqs.models as sqs_models
+
+    lock = threading.RLock()
+    patches = ExitStack()
+
+    def atomic(original: Callable[..., Any]) -> Callable[..., Any]:
+        def operation(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(*args, **kwargs)
+
+        return operation
+
+    for name in _SQS_MESSAGE_OPERATIONS:
+        patches.enter_context(mock.patch.object(sqs_models.SQSBackend, name, atomic(getattr(sqs_models.SQSBackend, name))))
+    original_wait = sqs_models.Queue.wait_for_messages
+
+    def wait_for_messages(self: Any, timeout: int) -> None:
+        lock.release()  # held once, by the receive that waits
+        try:
+            original_wait(self, timeout)
+        finally:
+            lock.acquire()
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return retention + message.sent_timestamp / 1000 > sqs_models.unix_time()
+
+    patches.enter_context(mock.patch.object(sqs_models.Queue, "wait_for_messages", wait_for_messages))
+    check = is_message_valid_based_on_retention_period
+    patches.enter_context(mock.patch.object(sqs_models.SQSBackend, "is_message_valid_based_on_retention_period", check))
+    return patches
+
+
 # ---- the local stack ------------------------------------------------------------------------------------------------
 _DUMMY_ZIP: bytes | None = None
 
@@ -94,6 +160,7 @@ class LocalAws:
         self.buses: dict[str, str] = {}  # logical id -> name
         self.capture_queue_url: str | None = None
         self._mock: Any = None
+        self._sqs_patch: Any = None
         self._routing: Any = None
         self._endpoint: Any = None
         self.endpoint_url: str | None = None
@@ -113,6 +180,7 @@ class LocalAws:
 
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
+        self._sqs_patch = _local_sqs()
         try:
             self._build()
         except Exception:
@@ -143,6 +211,9 @@ class LocalAws:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        if self._sqs_patch is not None:
+            self._sqs_patch.close()
+            self._sqs_patch = None
 
     def client(self, service: str) -> Any:
         import boto3
