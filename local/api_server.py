@@ -12,7 +12,8 @@
 Local mode does not check SigV4: every request is accepted unsigned.
 
 Local-only controls live under /_local/ (not part of the API): enqueue a tracking message, read the
-captured change events, queue depths, each function's invocations and throttles, delivery analytics, health.
+captured change events, queue depths with each queue's poller counters (batches, throttled batches ...),
+each function's invocations and throttles, delivery analytics, health.
 
 A function refused for its reserved concurrency (Lambda's 429 TooManyRequestsException) answers 500
 "Internal server error", as API Gateway answers any refused Lambda invocation (the gateway responses only give
@@ -175,6 +176,7 @@ class ApiServer:
         self.log = log
         self.routes, self.notes = load_routes(aws, load_yaml(OPENAPI))
         self.change_events: deque[dict[str, Any]] = deque(maxlen=200)
+        self.workers: list[Any] = []  # the queue pollers (local.queue_worker.QueueWorker), for their counters
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -273,10 +275,11 @@ class ApiServer:
         ]
         depths = []
         consumers = {mapping.queue_url: mapping.function.short_name for mapping in self.aws.mappings}
+        pollers = {worker.mapping.queue_url: worker.stats() for worker in self.workers}
         for logical, url in self.aws.queues.items():
             attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
             counts = {name: int(attributes.get(name, 0)) for name in names}
-            depths.append({"queue": logical, "url": url, "consumer": consumers.get(url), **counts})
+            depths.append({"queue": logical, "url": url, "consumer": consumers.get(url), **counts, "poller": pollers.get(url)})
         return depths
 
 

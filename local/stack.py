@@ -6,7 +6,9 @@ URLs, ARNs), resolves the intrinsics with parameters set to local values, and cr
 lifecycle rules, the DynamoDB tables, the event buses (plus a rule to a capture queue so the tour can show
 change events), the functions (in moto's Lambda so ARNs exist) and the state machines (DefinitionUri +
 DefinitionSubstitutions). The functions themselves run in this process (`local.lambda_runtime`), and
-state machine Lambda tasks reach them through `local.lambda_routing`.
+state machine Lambda tasks reach them through `local.lambda_routing`. SQS event sources become
+`EventSourceMapping`s (BatchSize, MaximumBatchingWindowInSeconds, ScalingConfig.MaximumConcurrency,
+ReportBatchItemFailures) for `local.queue_worker`; values Lambda would refuse stop the build.
 
 moto's SQS is made atomic per request and its receives cheap (`_local_sqs`), so several invocations of one
 queue can settle their batches while its poller receives, as on SQS.
@@ -53,6 +55,14 @@ FAKE_AWS_ENV = {
 }
 
 
+# Lambda's SQS event source: what it accepts, and how many concurrent invocations it starts with when
+# ScalingConfig.MaximumConcurrency is not set (its initial scaling: five pollers, so five batches at once).
+BATCH_SIZE_RANGE = (1, 10_000)
+BATCHING_WINDOW_RANGE = (0, 300)
+MAXIMUM_CONCURRENCY_RANGE = (2, 1_000)
+DEFAULT_EVENT_SOURCE_CONCURRENCY = 5
+
+
 @dataclass(frozen=True)
 class EventSourceMapping:
     """Lambda's SQS poller configuration for one queue -> function pair."""
@@ -64,6 +74,36 @@ class EventSourceMapping:
     report_batch_item_failures: bool = False
     enabled: bool = True
     event: str = ""  # the SAM event's name (TrackingQueue: the senders' queue; RecheckQueue: the service's own)
+    batching_window_seconds: int = 0  # MaximumBatchingWindowInSeconds
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency; None: not set
+
+    @property
+    def concurrency(self) -> int:
+        """How many invocations of this mapping may run at once: MaximumConcurrency, else Lambda's initial 5."""
+        return self.maximum_concurrency if self.maximum_concurrency is not None else DEFAULT_EVENT_SOURCE_CONCURRENCY
+
+
+def _event_source_settings(where: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """BatchSize, MaximumBatchingWindowInSeconds and ScalingConfig.MaximumConcurrency of an SQS event source,
+    refused (LocalSetupError) where Lambda would refuse the mapping, so a setting that cannot deploy cannot run."""
+
+    def number(name: str, value: Any, bounds: tuple[int, int]) -> int:
+        try:
+            parsed = int(value)
+        except (TypeError, ValueError):
+            raise LocalSetupError(f"{where}: {name} must be a whole number, got {value!r}") from None
+        if not bounds[0] <= parsed <= bounds[1]:
+            raise LocalSetupError(f"{where}: {name} must be {bounds[0]}-{bounds[1]}, got {parsed}")
+        return parsed
+
+    batch_size = number("BatchSize", props.get("BatchSize", 10), BATCH_SIZE_RANGE)
+    window = number("MaximumBatchingWindowInSeconds", props.get("MaximumBatchingWindowInSeconds", 0), BATCHING_WINDOW_RANGE)
+    if batch_size > 10 and window == 0:
+        raise LocalSetupError(f"{where}: a BatchSize over 10 needs MaximumBatchingWindowInSeconds of at least 1 (Lambda refuses it)")
+    scaling = props.get("ScalingConfig") or {}
+    raw = scaling.get("MaximumConcurrency") if isinstance(scaling, Mapping) else None
+    concurrency = None if raw is None else number("ScalingConfig.MaximumConcurrency", raw, MAXIMUM_CONCURRENCY_RANGE)
+    return {"batch_size": batch_size, "batching_window_seconds": window, "maximum_concurrency": concurrency}
 
 
 # The SQS operations that read or change a queue's messages.
@@ -536,9 +576,9 @@ class LocalAws:
                     queue_url=queue_by_arn[queue_arn],
                     queue_arn=queue_arn,
                     event=event,
-                    batch_size=int(props.get("BatchSize", 10)),
                     report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
-                    enabled=bool(props.get("Enabled", True)),
+                    enabled=_flag(props.get("Enabled", True)),
+                    **_event_source_settings(f"{function.logical_id} {event or 'event source'}", props),
                 )
             )
 
