@@ -4,6 +4,7 @@ which a Retry matches). The queue poller's side is in test_queue_worker.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -68,10 +69,9 @@ def test_an_invoke_over_the_reserved_concurrency_is_refused_at_once_and_counted(
 
 
 def test_reserved_concurrency_zero_refuses_every_invoke(stack: LocalAws):
-    function = stack.functions["Single"]
+    single = stack.functions["Single"]
+    function = dataclasses.replace(single, logical_id="Stopped", reserved_concurrency=0)  # as ReservedConcurrentExecutions: 0
     set_handler(function, lambda event, _context: event)
-    function.reserved_concurrency = 0
-    function.__post_init__()  # the slots are made from the reserved concurrency
     for _ in range(3):
         with pytest.raises(FunctionThrottled):
             function.invoke({})
