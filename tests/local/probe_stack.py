@@ -181,9 +181,5 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
         time.sleep(interval)
 
 
-def records(event: dict[str, Any]) -> list[dict[str, Any]]:
-    return event["Records"]
-
-
 def event_size(event: dict[str, Any]) -> int:
     return len(json.dumps(event))
