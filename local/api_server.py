@@ -12,7 +12,12 @@
 Local mode does not check SigV4: every request is accepted unsigned.
 
 Local-only controls live under /_local/ (not part of the API): enqueue a tracking message, read the
-captured change events, queue depths, delivery analytics, health.
+captured change events, queue depths with each queue's poller counters (batches, throttled batches ...),
+each function's invocations and throttles, delivery analytics, health.
+
+A function refused for its reserved concurrency (Lambda's 429 TooManyRequestsException) answers 500
+"Internal server error", as API Gateway answers any refused Lambda invocation (the gateway responses only give
+it the error JSON); the function counts the throttle (`GET /_local/functions`).
 """
 
 from __future__ import annotations
@@ -171,6 +176,7 @@ class ApiServer:
         self.log = log
         self.routes, self.notes = load_routes(aws, load_yaml(OPENAPI))
         self.change_events: deque[dict[str, Any]] = deque(maxlen=200)
+        self.workers: list[Any] = []  # the queue pollers (local.queue_worker.QueueWorker), for their counters
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -213,7 +219,11 @@ class ApiServer:
         try:
             return proxy_answer(function.invoke(event))
         except FunctionThrottled:
-            return gateway_error(429, "Rate exceeded", "THROTTLED")
+            # Lambda refused the invocation (429 TooManyRequestsException). API Gateway does not pass that on: for
+            # a Lambda integration every refused invocation is its own 500 "Internal server error", and the
+            # gateway responses (DEFAULT_5XX) only reshape the body. 429 comes only from the stage's own throttle.
+            self.log(f"[api] {function.short_name}: throttled (reserved concurrency {function.reserved_concurrency})")
+            return gateway_error(500, "Internal server error", "INTEGRATION_FAILURE")
         except Exception as exc:  # a crashed function: API Gateway answers 502 and the function's log has the trace
             self.log(f"[api] {function.short_name}: function error {type(exc).__name__}")
             return gateway_error(502, "Internal server error", "INTEGRATION_FAILURE")
@@ -227,6 +237,8 @@ class ApiServer:
                 return Answer.json(200, {"events": list(self.change_events)})
             case "GET", ["queues"]:
                 return Answer.json(200, {"queues": self.queue_depths()})
+            case "GET", ["functions"]:
+                return Answer.json(200, {"functions": [function.stats() for function in self.aws.functions.values()]})
             case "GET", ["analytics"]:
                 return Answer.json(200, self.analytics())
             case "POST", ["enqueue", provider]:
@@ -263,10 +275,11 @@ class ApiServer:
         ]
         depths = []
         consumers = {mapping.queue_url: mapping.function.short_name for mapping in self.aws.mappings}
+        pollers = {worker.mapping.queue_url: worker.stats() for worker in self.workers}
         for logical, url in self.aws.queues.items():
             attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
             counts = {name: int(attributes.get(name, 0)) for name in names}
-            depths.append({"queue": logical, "url": url, "consumer": consumers.get(url), **counts})
+            depths.append({"queue": logical, "url": url, "consumer": consumers.get(url), **counts, "poller": pollers.get(url)})
         return depths
 
 

@@ -9,6 +9,12 @@ which must happen only once the fake AWS environment is set.
 A handler that raises is reported the way the Lambda runtime reports an unhandled error: the
 `X-Amz-Function-Error: Unhandled` header and a `{"errorType": <exception class name>, "errorMessage": ...}`
 payload, so Step Functions sees the class name as the error name (what Retry/Catch match on).
+
+A handler refused for its reserved concurrency (`FunctionThrottled`) did not run: that is Lambda's own 429
+TooManyRequestsException (Reason ReservedFunctionConcurrentInvocationLimitExceeded), an error of the Invoke API
+itself, not of the function. moto answers it as such, so the caller's boto3 client raises a ClientError, and
+Step Functions names the task's error `Lambda.TooManyRequestsException`, which a Retry can match as on AWS.
+(The interpreter's clients make one attempt only: botocore's own retries do not hide a throttle.)
 """
 
 from __future__ import annotations
@@ -26,11 +32,12 @@ from unittest import mock
 
 from moto.awslambda.models import LambdaBackend
 from moto.core.base_backend import BackendDict
+from moto.core.exceptions import JsonRESTError
 from moto.core.models import botocore_stubber
 from moto.settings import moto_server_port
 from moto.stepfunctions.parser.asl.utils import boto_client
 
-from local.lambda_runtime import Handler, LambdaContext
+from local.lambda_runtime import THROTTLE_REASON, FunctionThrottled, Handler, LambdaContext
 
 _SFN_PARSER = "moto.stepfunctions.parser."
 # The interpreter's modules that call boto_client_for (imported by name): Lambda tasks, S3 ItemReader and
@@ -56,6 +63,17 @@ def _error_payload(error: BaseException) -> bytes:
         "stackTrace": traceback.format_tb(error.__traceback__),
     }
     return json.dumps(body).encode()
+
+
+class TooManyRequestsException(JsonRESTError):
+    """Lambda's answer to an invocation over the function's reserved concurrency: HTTP 429, with its Reason and Type
+    (moto sends the error type in X-Amzn-ErrorType, which botocore reads as the error code)."""
+
+    code = 429
+
+    def __init__(self, message: str) -> None:
+        super().__init__("TooManyRequestsException", message)
+        self.description = json.dumps({"__type": "TooManyRequestsException", "message": message, "Reason": THROTTLE_REASON, "Type": "User"})
 
 
 def _memoized(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -148,6 +166,8 @@ def route_lambda_invocations(routes: Mapping[str, Handler]) -> Iterator[None]:
         event = json.loads(body) if body else {}
         try:
             payload = json.dumps(handler(event, LambdaContext(name, arn))).encode()
+        except FunctionThrottled as throttled:  # the Invoke API refuses: no function error, a 429 to the caller
+            raise TooManyRequestsException(str(throttled)) from None
         except Exception as error:  # the Lambda runtime's contract: the error goes back to the caller, typed
             response_headers["x-amz-function-error"] = "Unhandled"
             payload = _error_payload(error)

@@ -4,6 +4,14 @@ The local run, the tests and the bench all call the real functions/<name>/app.py
 instead of in a container; this module is the one place that imports a function's module and the one Lambda
 context object they all pass. No moto here: calls made inside moto reach these handlers through
 `local.lambda_routing`.
+
+Reserved concurrency is enforced as Lambda enforces it: an invocation that finds every reserved execution busy
+is refused at once (`FunctionThrottled`, Lambda's 429 TooManyRequestsException with Reason
+ReservedFunctionConcurrentInvocationLimitExceeded), never queued. Each function counts its invocations and
+throttles (`LocalFunction.stats()`): what Lambda's Invocations and Throttles metrics would show. What a throttle
+becomes is the caller's business, as on AWS: API Gateway answers 500 (`local.api_server`), a Step Functions task
+fails with Lambda.TooManyRequestsException (`local.lambda_routing`), an SQS event source leaves the batch on the
+queue (`local.queue_worker`).
 """
 
 from __future__ import annotations
@@ -83,8 +91,19 @@ def service_name(name: str | None) -> Iterator[None]:
         THREAD_LOCAL_KEYS.reset(token)
 
 
+THROTTLE_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+
 class FunctionThrottled(RuntimeError):
-    """No free concurrency slot in time (Lambda would answer TooManyRequestsException)."""
+    """Every reserved execution of the function is busy: Lambda refuses the invocation at once with HTTP 429,
+    TooManyRequestsException, Reason ReservedFunctionConcurrentInvocationLimitExceeded. The handler did not run."""
+
+    reason = THROTTLE_REASON
+
+    def __init__(self, function_name: str, reserved_concurrency: int | None) -> None:
+        super().__init__(f"Rate Exceeded. ({function_name}: all {reserved_concurrency} reserved concurrent executions busy)")
+        self.function_name = function_name
+        self.reserved_concurrency = reserved_concurrency
 
 
 @dataclass
@@ -103,11 +122,18 @@ class LocalFunction:
     _module: ModuleType | None = field(default=None, repr=False)
     _slots: threading.BoundedSemaphore | None = field(default=None, repr=False)
     _loading: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Counters (under _counting): invocations that ran, invocations refused, executions running now and the most at once.
+    invocations: int = field(default=0, init=False)
+    throttles: int = field(default=0, init=False)
+    concurrent: int = field(default=0, init=False)
+    max_concurrent: int = field(default=0, init=False)
+    _counting: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         # Made once, before any invocation: a semaphore made on first use could be replaced while held.
+        # Reserved concurrency 0 is allowed, as in Lambda: the function is throttled on every invocation.
         if self.reserved_concurrency is not None:
-            self._slots = threading.BoundedSemaphore(max(1, self.reserved_concurrency))
+            self._slots = threading.BoundedSemaphore(max(0, self.reserved_concurrency))
 
     @property
     def short_name(self) -> str:
@@ -128,21 +154,44 @@ class LocalFunction:
 
     def invoke(self, event: Any) -> Any:
         """Run the handler like Lambda does: its environment, a fresh context, at most `reserved_concurrency` at once.
-        Local simplification: a busy function makes the caller wait (up to its timeout) instead of throttling."""
+        With every reserved execution busy it raises `FunctionThrottled` at once (counted in `throttles`), as
+        Lambda answers a synchronous invoke over the reserved concurrency: it never waits for a slot."""
         with self._loading:  # concurrent first invocations load the module once
             if self._module is None:
                 self.load()
         handler: Handler = getattr(self._module, self.handler_name.rsplit(".", 1)[1])
-        if self._slots is not None and not self._slots.acquire(timeout=self.timeout):
-            raise FunctionThrottled(f"{self.name}: all {self.reserved_concurrency} reserved executions busy")
+        if self._slots is not None and not self._slots.acquire(blocking=False):
+            with self._counting:
+                self.throttles += 1
+            raise FunctionThrottled(self.name, self.reserved_concurrency)
+        with self._counting:
+            self.invocations += 1
+            self.concurrent += 1
+            self.max_concurrent = max(self.max_concurrent, self.concurrent)
         try:
             with function_environment(self.environment), service_name(self.environment.get("POWERTOOLS_SERVICE_NAME")):
                 context = LambdaContext(self.name, self.arn, self.memory, self.timeout)
                 # A JSON round trip, as Lambda gives: the handler cannot share objects with its caller.
                 return json.loads(json.dumps(handler(json.loads(json.dumps(event)), context)))
         finally:
+            with self._counting:
+                self.concurrent -= 1
             if self._slots is not None:
                 self._slots.release()
+
+    def stats(self) -> dict[str, Any]:
+        """What Lambda's metrics would show for this function since the start: Invocations (those that ran),
+        Throttles (those refused), ConcurrentExecutions (now and the most at once)."""
+        with self._counting:
+            return {
+                "function": self.logical_id,
+                "name": self.name,
+                "reserved_concurrency": self.reserved_concurrency,
+                "invocations": self.invocations,
+                "throttles": self.throttles,
+                "concurrent": self.concurrent,
+                "max_concurrent": self.max_concurrent,
+            }
 
     def handle(self, event: Any, _context: Any) -> Any:
         """The (event, context) handler shape `route_lambda_invocations` calls; `invoke` makes the real context."""

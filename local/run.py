@@ -4,7 +4,9 @@ Started in the foreground, stopped by Ctrl-C (SIGINT) or SIGTERM:
 - the three provider sandboxes on fixed ports (unless <P>_BASE_URL points a provider elsewhere),
 - AWS in-process with moto, built from template.yaml (local/stack.py),
 - the HTTP API from api/openapi.yaml (local/api_server.py), SigV4 NOT checked,
-- one SQS poller per queue -> function mapping (local/queue_worker.py),
+- one SQS poller per queue -> function mapping (local/queue_worker.py), with Lambda's batching window and
+  concurrency; functions are throttled at their reserved concurrency as in Lambda (counters: GET /_local/functions,
+  GET /_local/queues),
 - a reader of the change events EventBridge routes to a capture queue.
 
 Settings (environment): PORT (3000), OPENMARKET_SANDBOX_PORT / WOOXY_SANDBOX_PORT / WWT_SANDBOX_PORT
@@ -296,7 +298,8 @@ def banner(settings: Settings, api: Any, aws: Any) -> str:
             f"  .venv/bin/python -m local.enqueue {name} {example}{url_flag}    # or: {port_env}make enqueue PROVIDER={name} IDS={example}",
             f"  curl -s {base}/tracked/{name}/{example}    # stored report + history; re-checked after 30 s, 60 s, 2 min ...",
             f"  curl -s {base}/_local/events    # change events published on the bus (local only)",
-            f"  curl -s {base}/_local/queues    # queue and DLQ depths (local only)",
+            f"  curl -s {base}/_local/queues    # queue and DLQ depths, poller batches and throttles (local only)",
+            f"  curl -s {base}/_local/functions    # invocations and throttles per function (local only)",
         ]
         if om.sandbox is not None:
             lines.append(f"  curl -s -X POST {om.base_url}/_sandbox/clock -d '{{\"advance\": 60}}'    # skip sandbox time ahead")
@@ -416,6 +419,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
             raise SettingsError(f"cannot listen on 127.0.0.1:{settings.port} ({exc.strerror}); set PORT") from None
         sqs = aws.client("sqs")
         workers = [QueueWorker(mapping, sqs, log=log).start() for mapping in aws.mappings if mapping.enabled]
+        api.workers = workers  # their counters in GET /_local/queues
         events = ChangeEventReader(aws, api.change_events, log=log).start()
         log(banner(settings, api, aws))
         while not stop_signals:
@@ -429,6 +433,8 @@ def main(env: Mapping[str, str] | None = None) -> int:
         # Reverse order of start: no new requests, then no new batches, then the fakes behind them.
         if api is not None:
             api.stop()
+        for worker in workers:  # all at once: each finishes its long poll and the batches in hand
+            worker.request_stop()
         for worker in workers:
             worker.stop()
         if events is not None:

@@ -6,7 +6,12 @@ URLs, ARNs), resolves the intrinsics with parameters set to local values, and cr
 lifecycle rules, the DynamoDB tables, the event buses (plus a rule to a capture queue so the tour can show
 change events), the functions (in moto's Lambda so ARNs exist) and the state machines (DefinitionUri +
 DefinitionSubstitutions). The functions themselves run in this process (`local.lambda_runtime`), and
-state machine Lambda tasks reach them through `local.lambda_routing`.
+state machine Lambda tasks reach them through `local.lambda_routing`. SQS event sources become
+`EventSourceMapping`s (BatchSize, MaximumBatchingWindowInSeconds, ScalingConfig.MaximumConcurrency,
+ReportBatchItemFailures) for `local.queue_worker`; values Lambda would refuse stop the build.
+
+moto's SQS is made atomic per request and its receives cheap (`_local_sqs`), so several invocations of one
+queue can settle their batches while its poller receives, as on SQS.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import io
 import json
 import os
 import re
+import threading
 import zipfile
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +55,14 @@ FAKE_AWS_ENV = {
 }
 
 
+# Lambda's SQS event source: what it accepts, and how many concurrent invocations it starts with when
+# ScalingConfig.MaximumConcurrency is not set (its initial scaling: five pollers, so five batches at once).
+BATCH_SIZE_RANGE = (1, 10_000)
+BATCHING_WINDOW_RANGE = (0, 300)
+MAXIMUM_CONCURRENCY_RANGE = (2, 1_000)
+DEFAULT_EVENT_SOURCE_CONCURRENCY = 5
+
+
 @dataclass(frozen=True)
 class EventSourceMapping:
     """Lambda's SQS poller configuration for one queue -> function pair."""
@@ -59,6 +74,97 @@ class EventSourceMapping:
     report_batch_item_failures: bool = False
     enabled: bool = True
     event: str = ""  # the SAM event's name (TrackingQueue: the senders' queue; RecheckQueue: the service's own)
+    batching_window_seconds: int = 0  # MaximumBatchingWindowInSeconds
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency; None: not set
+
+    @property
+    def concurrency(self) -> int:
+        """How many invocations of this mapping may run at once: MaximumConcurrency, else Lambda's initial 5."""
+        return self.maximum_concurrency if self.maximum_concurrency is not None else DEFAULT_EVENT_SOURCE_CONCURRENCY
+
+
+def _event_source_settings(where: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """BatchSize, MaximumBatchingWindowInSeconds and ScalingConfig.MaximumConcurrency of an SQS event source,
+    refused (LocalSetupError) where Lambda would refuse the mapping, so a setting that cannot deploy cannot run."""
+
+    def number(name: str, value: Any, bounds: tuple[int, int]) -> int:
+        try:
+            parsed = int(value)
+        except (TypeError, ValueError):
+            raise LocalSetupError(f"{where}: {name} must be a whole number, got {value!r}") from None
+        if not bounds[0] <= parsed <= bounds[1]:
+            raise LocalSetupError(f"{where}: {name} must be {bounds[0]}-{bounds[1]}, got {parsed}")
+        return parsed
+
+    batch_size = number("BatchSize", props.get("BatchSize", 10), BATCH_SIZE_RANGE)
+    window = number("MaximumBatchingWindowInSeconds", props.get("MaximumBatchingWindowInSeconds", 0), BATCHING_WINDOW_RANGE)
+    if batch_size > 10 and window == 0:
+        raise LocalSetupError(f"{where}: a BatchSize over 10 needs MaximumBatchingWindowInSeconds of at least 1 (Lambda refuses it)")
+    scaling = props.get("ScalingConfig") or {}
+    raw = scaling.get("MaximumConcurrency") if isinstance(scaling, Mapping) else None
+    concurrency = None if raw is None else number("ScalingConfig.MaximumConcurrency", raw, MAXIMUM_CONCURRENCY_RANGE)
+    return {"batch_size": batch_size, "batching_window_seconds": window, "maximum_concurrency": concurrency}
+
+
+# The SQS operations that read or change a queue's messages.
+_SQS_MESSAGE_OPERATIONS = (
+    "send_message",
+    "send_message_batch",
+    "receive_message",
+    "delete_message",
+    "delete_message_batch",
+    "change_message_visibility",
+    "change_message_visibility_batch",
+    "purge_queue",
+    "get_queue_attributes",
+)
+
+
+def _local_sqs() -> ExitStack:
+    """Patches (an ExitStack to close) that make moto's SQS fit a local run with concurrent pollers:
+
+    - Atomic: SQS applies each request atomically; moto does not. Its delete rebuilds a queue's message list (a
+      message sent meanwhile is lost) and its receive copies the set of in-flight messages a delete changes
+      ("Set changed size during iteration"). With several invocations of one queue settling their batches
+      while the poller receives, both happened. So one lock serializes the operations on messages, released
+      while a long poll waits (the wait is what lets a send in).
+    - Receives cost what their answer costs: moto checks each received message's retention period by computing
+      every attribute of the queue, which counts every message in it: 0.2 s a receive with 250 queued, so a
+      poller could not gather a 100-record batch within a 1 s batching window. Only that attribute is read.
+    """
+    from unittest import mock
+
+    import moto.sqs.models as sqs_models
+
+    lock = threading.RLock()
+    patches = ExitStack()
+
+    def atomic(original: Callable[..., Any]) -> Callable[..., Any]:
+        def operation(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(*args, **kwargs)
+
+        return operation
+
+    for name in _SQS_MESSAGE_OPERATIONS:
+        patches.enter_context(mock.patch.object(sqs_models.SQSBackend, name, atomic(getattr(sqs_models.SQSBackend, name))))
+    original_wait = sqs_models.Queue.wait_for_messages
+
+    def wait_for_messages(self: Any, timeout: int) -> None:
+        lock.release()  # held once, by the receive that waits
+        try:
+            original_wait(self, timeout)
+        finally:
+            lock.acquire()
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return retention + message.sent_timestamp / 1000 > sqs_models.unix_time()
+
+    patches.enter_context(mock.patch.object(sqs_models.Queue, "wait_for_messages", wait_for_messages))
+    check = is_message_valid_based_on_retention_period
+    patches.enter_context(mock.patch.object(sqs_models.SQSBackend, "is_message_valid_based_on_retention_period", check))
+    return patches
 
 
 # ---- the local stack ------------------------------------------------------------------------------------------------
@@ -94,6 +200,7 @@ class LocalAws:
         self.buses: dict[str, str] = {}  # logical id -> name
         self.capture_queue_url: str | None = None
         self._mock: Any = None
+        self._sqs_patch: Any = None
         self._routing: Any = None
         self._endpoint: Any = None
         self.endpoint_url: str | None = None
@@ -113,6 +220,7 @@ class LocalAws:
 
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
+        self._sqs_patch = _local_sqs()
         try:
             self._build()
         except Exception:
@@ -143,6 +251,9 @@ class LocalAws:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        if self._sqs_patch is not None:
+            self._sqs_patch.close()
+            self._sqs_patch = None
 
     def client(self, service: str) -> Any:
         import boto3
@@ -465,9 +576,9 @@ class LocalAws:
                     queue_url=queue_by_arn[queue_arn],
                     queue_arn=queue_arn,
                     event=event,
-                    batch_size=int(props.get("BatchSize", 10)),
                     report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
-                    enabled=bool(props.get("Enabled", True)),
+                    enabled=_flag(props.get("Enabled", True)),
+                    **_event_source_settings(f"{function.logical_id} {event or 'event source'}", props),
                 )
             )
 

@@ -369,6 +369,17 @@ def test_a_malformed_queue_message_is_redriven_to_the_dlq_not_lost(server: Local
         assert json.loads(message["Body"]) == body
         assert int(message["Attributes"]["ApproximateReceiveCount"]) >= int(redrive["maxReceiveCount"])
         sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+
+        # And the poller's and the function's counters show each failed receive, and no throttle: the queue's
+        # MaximumConcurrency stays within the function's reserved concurrency, as deployed
+        poller = next(q for q in http("GET", f"{server.url}/_local/queues")[1]["queues"] if q["queue"] == "WwtTrackingQueue")["poller"]
+        assert poller["failed_records"] >= int(redrive["maxReceiveCount"])
+        assert poller["throttled_batches"] == 0
+        functions = {f["function"]: f for f in http("GET", f"{server.url}/_local/functions")[1]["functions"]}
+        consumer = functions[poller["function"]]
+        assert consumer["invocations"] >= int(redrive["maxReceiveCount"])
+        assert consumer["throttles"] == 0
+        assert consumer["max_concurrent"] <= consumer["reserved_concurrency"]
     finally:
         sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": attributes["VisibilityTimeout"]})
 
