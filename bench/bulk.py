@@ -2,9 +2,10 @@
 payload quota on, the real handlers in this process), against the Wooxy sandbox with a fixed latency per
 request. Each figure is a ratio to the physical bound measured in the same run:
 
-- 10,000 ids inline (POST /wooxy/status/bulk), 100 ms a request: bound 100 requests / 10 at a time x 0.1 s = 1.0 s.
-- a 100,000-id job (POST /wooxy/bulk-jobs until GET says succeeded), 50 ms a request: bound 1,000 / 10 x 0.05 = 5 s.
-- CPU milliseconds per 100-id chunk: the Wooxy function's chunk task (`jobs.run_chunk`) as this thread's CPU
+- 10,000 ids inline (POST /wooxy/status/bulk), 100 ms a request: bound 100 requests / 4 at a time x 0.1 s = 2.5 s.
+- a 100,000-id job (POST /wooxy/bulk-jobs until GET says succeeded), 50 ms a request: bound 1,000 / 4 x 0.05 = 12.5 s.
+  (4 at a time: bulk's share of Wooxy's limit, the template's WooxyBulkConcurrency default.)
+- CPU milliseconds per 100-id chunk: the chunk function's task (`jobs.run_chunk`) as this thread's CPU
   time, network waits excluded; once with the chunk's S3 and DynamoDB writes answered by moto in this thread
   (what the local run costs), once with them recorded in memory (what our code costs; Lambda bills that plus
   boto3's share of two requests).
@@ -26,6 +27,7 @@ from unittest import mock
 from local.function_env import install_function_environ
 from local.sandboxes.wooxy import DEFAULT_CREDENTIALS, WooxySandbox
 from local.stack import LocalAws
+from local.template import TEMPLATE, load_template_checked
 from sms_status import jobs
 from sms_status.observability import logger
 from tests.apigw import rest_event
@@ -35,7 +37,9 @@ JOB_IDS, JOB_LATENCY = 100_000, 0.05
 
 
 def bound(ids: int, latency: float) -> float:
-    return ids / 100 / 10 * latency  # requests of 100 ids, 10 at a time
+    """Requests of 100 ids, bulk's share of Wooxy's limit at a time (WooxyChunkFunction's reservation)."""
+    at_a_time = int(load_template_checked(TEMPLATE)["Parameters"]["WooxyBulkConcurrency"]["Default"])
+    return ids / 100 / at_a_time * latency
 
 
 class ChunkCpu:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 15
-FUNCTIONS = ("openmarket", "wooxy", "wwt", "tracked", "bulk")
+FUNCTIONS = ("openmarket", "wooxy", "wwt", "tracked", "bulk", "openmarket_tracking", "wooxy_tracking", "wwt_tracking", "wooxy_chunks")
 PROBE = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     print(f"\n== cold import of each handler ({label}, median of {RUNS} fresh processes; goal <= 250 ms)")
     for function in FUNCTIONS:
         times = measure(function, layer)
-        print(f"  {function:<11} median {statistics.median(times):6.1f} ms   min {min(times):6.1f}   max {max(times):6.1f}")
+        print(f"  {function:<19} median {statistics.median(times):6.1f} ms   min {min(times):6.1f}   max {max(times):6.1f}")
 
 
 if __name__ == "__main__":

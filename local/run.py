@@ -263,7 +263,7 @@ def banner(settings: Settings, api: Any, aws: Any) -> str:
         ids = f"  demo ids: {', '.join(setting.demo_ids)}" if setting.demo_ids else ""
         lines.append(f"  {setting.spec.name:10} {setting.base_url}  ({where}){ids}")
     lines += ["", "Queues (tracking path)"]
-    lines += [f"  {m.function.short_name:10} -> {m.queue_url}" for m in aws.mappings] or ["  (none in template.yaml yet)"]
+    lines += [f"  {m.function.short_name:19} -> {m.queue_url}" for m in aws.mappings] or ["  (none in template.yaml yet)"]
     lines += ["", "Try it (paste into another shell)"]
     for setting in settings.providers:
         example = setting.demo_ids[0] if setting.demo_ids else "<id>"
@@ -289,7 +289,7 @@ def banner(settings: Settings, api: Any, aws: Any) -> str:
             seed = json.dumps({"id": example, "steps": [[0, 2], [60, 4]]})  # accepted now, delivered in 60 s
             lines.append(f"  curl -s -X POST {om.base_url}/_sandbox/messages -d '{seed}'")
         else:
-            name = aws.mappings[0].function.short_name
+            name = aws.mappings[0].function.short_name.removesuffix("_tracking")  # the provider, as the routes name it
             example = (demo[name].demo_ids or ["<id>"])[0] if name in demo else "<id>"
         # local.enqueue finds the service through PORT (default 3000), which another shell may not have set
         default_port = base.endswith(":3000")

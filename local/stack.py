@@ -593,9 +593,10 @@ class LocalAws:
             add(by_arn.get(target) or by_name.get(target), str(props.get("EventSourceArn", "")), props)
 
     # -- helpers for the runner --
-    def queue_for(self, short_name: str) -> EventSourceMapping | None:
-        """The senders' tracking queue whose consumer is functions/<short_name>/ (e.g. "wooxy"), not its re-check queue."""
-        consumed = [m for m in self.mappings if m.function.short_name == short_name]
+    def queue_for(self, provider: str) -> EventSourceMapping | None:
+        """The senders' tracking queue of a provider (e.g. "wooxy"), not its re-check queue: the queue consumed by
+        functions/<provider>_tracking/ (or by functions/<provider>/ itself, in a template where it consumes them)."""
+        consumed = [m for m in self.mappings if m.function.short_name in (f"{provider}_tracking", provider)]
         return next((m for m in consumed if m.event == "TrackingQueue"), consumed[0] if consumed else None)
 
     def api_target(self, integration: Mapping[str, Any]) -> str | None:

@@ -112,6 +112,12 @@ class Resolver:
             if key == "Fn::Select":
                 index, items = arg
                 return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::FindInMap":
+                mapping, top, second = (str(self.resolve(part)) for part in arg)
+                try:
+                    return self.template["Mappings"][mapping][top][second]
+                except (KeyError, TypeError):
+                    raise LocalSetupError(f"template.yaml: Fn::FindInMap [{mapping}, {top}, {second}] finds nothing") from None
             if key == "Fn::If":
                 condition, when_true, when_false = arg
                 return self.resolve(when_true if self.condition(condition) else when_false)

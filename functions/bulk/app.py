@@ -1,5 +1,5 @@
 """The bulk function: the Wooxy bulk routes and the bulk state machine's own steps. It never calls Wooxy (every
-Wooxy request runs in the Wooxy function), so it can wait for a job without holding one of Wooxy's slots."""
+Wooxy request of a job runs in the chunk function), so it can wait for a job without holding one of Wooxy's slots."""
 
 from aws_lambda_powertools.logging import correlation_paths
 

@@ -1,9 +1,8 @@
-"""The wwt function: API routes, tracking-queue batches for wwt (see sms_status.dispatch)."""
+"""The wwt function: the WWT API routes only (see sms_status.api); queue batches run in wwt_tracking."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
 from sms_status.api import create_app
-from sms_status.dispatch import dispatch
 from sms_status.model import Provider
 from sms_status.observability import logger
 
@@ -12,4 +11,4 @@ app = create_app(Provider.WWT)
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event, context):
-    return dispatch(Provider.WWT, app, event, context)
+    return app.resolve(event, context)

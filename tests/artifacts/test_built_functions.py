@@ -82,7 +82,8 @@ def create_table(moto_server: str, name: str, key: str) -> None:
     )
 
 
-def run_built(function: str, event_file: str, env: dict[str, str], runtime: Path) -> dict:
+def run_built(function: str, event_file: str | Path, env: dict[str, str], runtime: Path) -> dict:
+    """The built function answering an event: a file under events/ (or any path)."""
     code_dir = BUILD / function
     args = [sys.executable, "-I", "-S", "-c", DRIVER, str(code_dir), str(LAYER), str(runtime), str(ROOT / "events" / event_file)]
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
@@ -152,3 +153,81 @@ def test_built_bulk_function_answers_a_job_from_its_table_and_bucket(runtime_dir
     assert response["statusCode"] == 200, body
     assert (body["job_id"], body["state"], body["counts"]) == (job_id, "succeeded", {"delivered": 4})
     assert f"/built-bulk/jobs/{job_id}/results.jsonl" in body["results_url"] or "built-bulk.s3" in body["results_url"]
+
+
+def provider_secret(moto_server: str, prefix: str, sandbox_module) -> str:
+    """The provider's credentials as a secret in moto's server (once per module's server); its name."""
+    secrets = boto3.client("secretsmanager", endpoint_url=moto_server, region_name="us-east-1")
+    name = f"built/{prefix.lower()}-queue-path"
+    if not secrets.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"]:
+        secrets.create_secret(Name=name, SecretString=json.dumps(sandbox_module.DEFAULT_CREDENTIALS))
+    return name
+
+
+@pytest.mark.parametrize(
+    ("function", "prefix", "sandbox_module"),
+    [
+        ("OpenMarketTrackingFunction", "OPENMARKET", openmarket),
+        ("WooxyTrackingFunction", "WOOXY", wooxy),
+        ("WwtTrackingFunction", "WWT", wwt),
+    ],
+)
+def test_built_tracking_function_reports_a_malformed_record(function, prefix, sandbox_module, runtime_dir, moto_server, request, tmp_path):
+    """A tracking function answers an SQS batch: a record that is not a tracking message is a batch item failure
+    (so SQS retries it, then moves it to the DLQ), reported by its message id, without a provider call."""
+    sandbox = request.getfixturevalue(f"{prefix.lower()}_sandbox")
+    short = prefix.lower()
+    table = f"built-{short}-status"
+    create_table(moto_server, table, key="pk")
+    sqs = boto3.client("sqs", endpoint_url=moto_server, region_name="us-east-1")
+    recheck_url = sqs.create_queue(QueueName=f"built-{short}-recheck")["QueueUrl"]
+    recheck_arn = sqs.get_queue_attributes(QueueUrl=recheck_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = boto3.client("events", endpoint_url=moto_server, region_name="us-east-1").create_event_bus(Name=f"built-{short}-status")
+    record = json.loads((ROOT / "events" / "sqs" / "wwt_mixed_with_malformed.json").read_text())["Records"][1]
+    assert record["body"] == "not json"
+    record["eventSourceARN"] = f"arn:aws:sqs:us-east-1:123456789012:built-{short}-tracking"
+    event_file = tmp_path / "batch.json"
+    event_file.write_text(json.dumps({"Records": [record]}))
+    env = {
+        **lambda_env(moto_server),
+        "POWERTOOLS_SERVICE_NAME": f"{short}-tracking",
+        f"{prefix}_BASE_URL": sandbox.base_url,
+        f"{prefix}_SECRET_NAME": provider_secret(moto_server, prefix, sandbox_module),
+        "STATUS_TABLE_NAME": table,
+        "EVENT_BUS_NAME": bus["EventBusArn"].rsplit("/", 1)[1],
+        "RECHECK_QUEUE_URL": recheck_url,
+        "RECHECK_QUEUE_ARN": recheck_arn,
+        "BATCH_DEADLINE": "30",
+    }
+    response = run_built(function, event_file, env, runtime_dir)
+    assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert sandbox.requests == []
+
+
+def test_built_chunk_function_looks_up_a_bulk_chunk_and_stores_its_reports(runtime_dir, moto_server, wooxy_sandbox):
+    """The bulk state machine's chunk task: one Wooxy request against the sandbox, the reports in S3, the counts
+    added to the job's item in DynamoDB, and a count as the answer."""
+    chunk = json.loads((ROOT / "events" / "stepfunctions" / "wooxy_bulk_chunk.json").read_text())["bulk_chunk"]
+    for message_id in chunk["ids"]:
+        wooxy_sandbox.add_message(message_id, steps=[(0, "delivered")])
+    create_table(moto_server, "built-chunk-jobs", key="job_id")
+    jobs = boto3.resource("dynamodb", endpoint_url=moto_server, region_name="us-east-1").Table("built-chunk-jobs")
+    jobs.put_item(Item={"job_id": chunk["job_id"], "state": "running", "total": 4, "chunk_count": 1, "done": 0, "counts": {}})
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    s3.create_bucket(Bucket="built-chunk-bulk")
+    env = {
+        **lambda_env(moto_server),
+        "POWERTOOLS_SERVICE_NAME": "wooxy-chunks",
+        "WOOXY_BASE_URL": wooxy_sandbox.base_url,
+        "WOOXY_SECRET_NAME": provider_secret(moto_server, "WOOXY", wooxy),
+        "BULK_BUCKET_NAME": "built-chunk-bulk",
+        "BULK_JOBS_TABLE_NAME": "built-chunk-jobs",
+    }
+    response = run_built("WooxyChunkFunction", "stepfunctions/wooxy_bulk_chunk.json", env, runtime_dir)
+    assert response == {"count": 4}
+    assert len(wooxy_sandbox.requests) == 1  # one Wooxy request for the chunk's 4 ids
+    body = s3.get_object(Bucket="built-chunk-bulk", Key=f"jobs/{chunk['job_id']}/chunks/{chunk['index']:05d}.jsonl")["Body"].read()
+    reports = [json.loads(line) for line in body.decode().splitlines()]
+    assert [(r["id"], r["status"]) for r in reports] == [(message_id, "delivered") for message_id in chunk["ids"]]
+    item = jobs.get_item(Key={"job_id": chunk["job_id"]})["Item"]
+    assert (item["done"], item["counts"]) == (4, {"delivered": 4})

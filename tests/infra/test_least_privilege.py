@@ -53,23 +53,39 @@ EXECUTIONS = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:exec
 CHILD_EXECUTIONS = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${AWS::StackName}-wooxy-bulk/*"
 
 
-def provider_grants(prefix: str) -> dict[str, set[str]]:
+def api_grants(prefix: str) -> dict[str, set[str]]:
+    """A provider's API function: its secret (credentials.SecretSource, Powertools get_secret), nothing else."""
+    return {f"{prefix}Secret": {"secretsmanager:GetSecretValue"}, f"{prefix}LogGroup": LOGS, "*": XRAY}
+
+
+def tracking_grants(prefix: str) -> dict[str, set[str]]:
+    """A provider's tracking function: its secret, its two queues, the status table and the bus."""
     return {
-        f"{prefix}Secret": {"secretsmanager:GetSecretValue"},  # credentials.SecretSource (Powertools get_secret)
+        f"{prefix}Secret": {"secretsmanager:GetSecretValue"},
         f"{prefix}TrackingQueue": CONSUME,
         f"{prefix}RecheckQueue": CONSUME | {"sqs:SendMessage"},  # tracking.RecheckQueue: its own re-checks only
         "StatusTable": STATUS_WRITES,
         "StatusEventBus": {"events:PutEvents"},  # publish.EventPublisher
-        f"{prefix}LogGroup": LOGS,
+        f"{prefix}TrackingLogGroup": LOGS,
         "*": XRAY,
     }
 
 
 GRANTS: dict[str, dict[str, set[str]]] = {
-    "OpenMarketFunction": provider_grants("OpenMarket"),
-    "WwtFunction": provider_grants("Wwt"),
-    # jobs.JobStore.record_chunk: a bulk chunk's reports (PutObject) and its counts (UpdateItem).
-    "WooxyFunction": provider_grants("Wooxy") | {"BulkBucket/jobs/*/chunks/*": {"s3:PutObject"}, "BulkJobsTable": {"dynamodb:UpdateItem"}},
+    "OpenMarketFunction": api_grants("OpenMarket"),
+    "WooxyFunction": api_grants("Wooxy"),
+    "WwtFunction": api_grants("Wwt"),
+    "OpenMarketTrackingFunction": tracking_grants("OpenMarket"),
+    "WooxyTrackingFunction": tracking_grants("Wooxy"),
+    "WwtTrackingFunction": tracking_grants("Wwt"),
+    # jobs.run_chunk -> JobStore.record_chunk: a bulk chunk's reports (PutObject) and its counts (UpdateItem).
+    "WooxyChunkFunction": {
+        "WooxySecret": {"secretsmanager:GetSecretValue"},
+        "BulkBucket/jobs/*/chunks/*": {"s3:PutObject"},
+        "BulkJobsTable": {"dynamodb:UpdateItem"},
+        "WooxyChunkLogGroup": LOGS,
+        "*": XRAY,
+    },
     # jobs.JobStore: ids, chunk lists and results in S3 (also the presigned results URL: GetObject), the job
     # item (put, get, update), starting a job and reading how it ended.
     "WooxyBulkFunction": {
@@ -84,7 +100,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     "TrackedFunction": {"StatusTable": {"dynamodb:GetItem"}, "TrackedLogGroup": LOGS, "*": XRAY},
     # statemachine/wooxy_bulk.asl.json: the two functions' tasks, the chunk list (ItemReader), its own children.
     "WooxyBulkStateMachine": {
-        "WooxyFunction": {"lambda:InvokeFunction"},
+        "WooxyChunkFunction": {"lambda:InvokeFunction"},
         "WooxyBulkFunction": {"lambda:InvokeFunction"},
         "BulkBucket/jobs/*": {"s3:GetObject"},
         STATE_MACHINE: {"states:StartExecution"},
@@ -92,10 +108,18 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "*": XRAY | LOG_DELIVERY,
     },
 }
+# Each provider's budget: the API function's reservation, and the tracking function whose two event sources
+# each scale to the queue parameter (docs/operations.md, "Load limits").
+API_LIMITS = {"OpenMarketFunction": "OpenMarketApiConcurrency", "WooxyFunction": "WooxyApiConcurrency", "WwtFunction": "WwtApiConcurrency"}
 PROVIDER_LIMITS = {
-    "OpenMarketFunction": ("OpenMarketMaxConcurrency", "OpenMarketQueueMaxConcurrency"),
-    "WooxyFunction": ("WooxyMaxConcurrency", "WooxyQueueMaxConcurrency"),
-    "WwtFunction": ("WwtMaxConcurrency", "WwtQueueMaxConcurrency"),
+    "OpenMarketTrackingFunction": "OpenMarketQueueConcurrency",
+    "WooxyTrackingFunction": "WooxyQueueConcurrency",
+    "WwtTrackingFunction": "WwtQueueConcurrency",
+}
+TRACKING_FUNCTIONS = {
+    Provider.OPENMARKET: "OpenMarketTrackingFunction",
+    Provider.WOOXY: "WooxyTrackingFunction",
+    Provider.WWT: "WwtTrackingFunction",
 }
 LAMBDA_QUEUE_MINIMUM = 2  # the smallest MaximumConcurrency Lambda accepts on an SQS event source
 WOOXY_CONCURRENT_REQUESTS = 10  # Wooxy: "Do not send more than 10 concurrent API requests"
@@ -240,19 +264,32 @@ def test_a_function_consumes_exactly_the_queues_of_its_events(function: str) -> 
     assert consumed == granted == {key for key, actions in grants_of(role_statements(role_of(function))).items() if actions & CONSUME}
 
 
-def test_only_the_provider_functions_consume_queues() -> None:
+def test_only_the_tracking_functions_consume_queues() -> None:
     consumers = {function for function in resources("AWS::Serverless::Function") if sqs_events(function)}
     assert consumers == set(PROVIDER_LIMITS)
 
 
 @pytest.mark.parametrize("provider", list(Provider))
 def test_a_provider_function_reads_only_its_own_secret(provider: Provider) -> None:
-    granted = grants_of(role_statements(role_of(FUNCTIONS[provider])))
-    secrets = {key for key in granted if key in resources("AWS::SecretsManager::Secret")}
-    assert secrets == {f"{FUNCTIONS[provider].removesuffix('Function')}Secret"}
+    # The provider's API, tracking (and for Wooxy chunk) functions read its secret, and only its.
+    readers = [FUNCTIONS[provider], TRACKING_FUNCTIONS[provider], *(["WooxyChunkFunction"] if provider is Provider.WOOXY else [])]
+    for function in readers:
+        granted = grants_of(role_statements(role_of(function)))
+        secrets = {key for key in granted if key in resources("AWS::SecretsManager::Secret")}
+        assert secrets == {f"{FUNCTIONS[provider].removesuffix('Function')}Secret"}, function
     # ... and no other role reads any secret.
-    others = [owner for owner in GRANTS if owner not in FUNCTIONS.values()]
+    all_readers = {*FUNCTIONS.values(), *TRACKING_FUNCTIONS.values(), "WooxyChunkFunction"}
+    others = [owner for owner in GRANTS if owner not in all_readers]
+    assert others
     assert all(not set(grants_of(role_statements(role_of(o)))) & set(resources("AWS::SecretsManager::Secret")) for o in others)
+
+
+@pytest.mark.parametrize("provider", list(Provider))
+def test_an_api_function_has_no_queue_path_environment(provider: Provider) -> None:
+    variables = resources()[FUNCTIONS[provider]]["Properties"]["Environment"]["Variables"]
+    queue_path = {"STATUS_TABLE_NAME", "EVENT_BUS_NAME", "RECHECK_QUEUE_URL", "RECHECK_QUEUE_ARN", "QUERY_WINDOW_HOURS", "RECHECK_DELAYS"}
+    assert not queue_path & set(variables)
+    assert not {"BULK_BUCKET_NAME", "BULK_JOBS_TABLE_NAME"} & set(variables)
 
 
 # --------------------------------------------------------------------------- trust
@@ -337,36 +374,125 @@ def test_every_deployed_queue_consumer_has_a_concurrency_ceiling() -> None:
 # --------------------------------------------------------------------------- bounded load
 
 
+def allowed(parameter: str) -> list[int]:
+    """Every value a Number parameter may take (its AllowedValues, else MinValue to MaxValue)."""
+    spec = template()["Parameters"][parameter]
+    if "AllowedValues" in spec:
+        return [int(value) for value in spec["AllowedValues"]]
+    return list(range(int(spec["MinValue"]), int(spec["MaxValue"]) + 1))
+
+
+def evaluate(value: Any, parameters: dict[str, int]) -> int:
+    """A number of the template (a literal, a Ref to a parameter, or Fn::Select over a Ref) for these parameter values."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return parameters[value["Ref"]]
+    if isinstance(value, dict) and set(value) == {"Fn::Select"}:
+        index, items = value["Fn::Select"]
+        return int(items[evaluate(index, parameters)])
+    return int(value)
+
+
+def defaults() -> dict[str, int]:
+    return {name: int(spec["Default"]) for name, spec in template()["Parameters"].items() if spec["Type"] == "Number"}
+
+
 @pytest.mark.parametrize("function", sorted(PROVIDER_LIMITS))
-def test_provider_load_is_bounded_and_queues_leave_the_api_a_slot(function: str) -> None:
-    reserved_param, queue_param = PROVIDER_LIMITS[function]
+def test_a_tracking_function_reserves_what_both_its_event_sources_may_use(function: str) -> None:
+    # Lambda's SQS pollers ignore reserved concurrency when they scale: a reservation below the sum of the event
+    # sources' MaximumConcurrency would throttle them (and drift messages to the DLQ). For every value the
+    # parameter may take, not only the default.
+    queue_param = PROVIDER_LIMITS[function]
     props = resources()[function]["Properties"]
-    assert props["ReservedConcurrentExecutions"] == {"Ref": reserved_param}
     events = sqs_events(function)
     assert set(events) == {"TrackingQueue", "RecheckQueue"}
     for event in events.values():
         assert event["ScalingConfig"] == {"MaximumConcurrency": {"Ref": queue_param}}
-    params = template()["Parameters"]
-    assert int(params[queue_param]["MinValue"]) >= LAMBDA_QUEUE_MINIMUM
-    # Both queues at their default share leave at least one slot for API calls and bulk chunks.
-    assert 2 * int(parameter_default(queue_param)) < int(parameter_default(reserved_param))
-    assert int(params[reserved_param]["MaxValue"]) <= 50  # bounded however the stack is configured
+    values = allowed(queue_param)
+    assert int(parameter_default(queue_param)) in values
+    for value in values:
+        assert value >= LAMBDA_QUEUE_MINIMUM
+        parameters = defaults() | {queue_param: value}
+        sources = sum(evaluate(event["ScalingConfig"]["MaximumConcurrency"], parameters) for event in events.values())
+        assert evaluate(props["ReservedConcurrentExecutions"], parameters) >= sources, value
+        assert evaluate(props["ReservedConcurrentExecutions"], parameters) == 2 * value  # and no more than that
 
 
-def test_wooxy_never_gets_more_than_its_documented_concurrent_requests() -> None:
-    # One Wooxy request at a time per invocation, so the reserved concurrency is the request ceiling.
-    assert int(template()["Parameters"]["WooxyMaxConcurrency"]["MaxValue"]) <= WOOXY_CONCURRENT_REQUESTS
+@pytest.mark.parametrize("function", sorted(API_LIMITS))
+def test_an_api_function_reserves_its_own_bounded_share(function: str) -> None:
+    props = resources()[function]["Properties"]
+    assert props["ReservedConcurrentExecutions"] == {"Ref": API_LIMITS[function]}
+    assert not sqs_events(function)
+    assert max(allowed(API_LIMITS[function])) <= 50  # bounded however the stack is configured
+
+
+def test_the_wooxy_shares_fit_wooxys_documented_limit() -> None:
+    # Every path holds at most one Wooxy request per invocation at a time: the API function, the chunk function
+    # (whose reservation is also the Map's MaxConcurrency, tests/unit/test_bulk_asl.py) and the tracking
+    # function (WOOXY_REQUESTS_IN_FLIGHT). With the defaults the shares add up to at most Wooxy's 10.
+    params = defaults()
+    api = evaluate(resources()["WooxyFunction"]["Properties"]["ReservedConcurrentExecutions"], params)
+    bulk = evaluate(resources()["WooxyChunkFunction"]["Properties"]["ReservedConcurrentExecutions"], params)
+    tracking = resources()["WooxyTrackingFunction"]["Properties"]
+    in_flight = int(tracking["Environment"]["Variables"]["WOOXY_REQUESTS_IN_FLIGHT"])
+    queue = evaluate(tracking["ReservedConcurrentExecutions"], params) * in_flight
+    assert (api, bulk, queue) == (2, 4, 4)
+    assert api + bulk + queue <= WOOXY_CONCURRENT_REQUESTS
+    assert resources()["WooxyChunkFunction"]["Properties"]["ReservedConcurrentExecutions"] == {"Ref": "WooxyBulkConcurrency"}
+    # Each share alone can never exceed the limit either.
+    assert max(allowed("WooxyApiConcurrency")) <= WOOXY_CONCURRENT_REQUESTS
+    assert max(allowed("WooxyBulkConcurrency")) <= WOOXY_CONCURRENT_REQUESTS
+    assert 2 * max(allowed("WooxyQueueConcurrency")) * in_flight <= WOOXY_CONCURRENT_REQUESTS
 
 
 @pytest.mark.parametrize("provider", [Provider.OPENMARKET, Provider.WWT])
 def test_a_fan_out_function_runs_the_fan_out_its_ceiling_assumes(provider: Provider) -> None:
-    # The reserved-concurrency parameter promises at most 10 requests in flight per invocation: the fan-out
-    # the function gets from its environment (FAN_OUT unset, so the config's default).
+    # The budget promises at most 10 requests in flight per invocation: the API function gets the config's
+    # default fan-out (FAN_OUT unset), the tracking function sets it explicitly.
     function = FUNCTIONS[provider]
     assert "FAN_OUT" not in template()["Globals"]["Function"]["Environment"]["Variables"]
     assert "FAN_OUT" not in resources()[function]["Properties"]["Environment"]["Variables"]
     assert ProviderConfig.from_env(provider, {f"{provider.name}_SECRET_NAME": "placeholder"}).fan_out == 10
-    assert "at most 10" in template()["Parameters"][PROVIDER_LIMITS[function][0]]["Description"]
+    assert "at most 10" in template()["Parameters"][API_LIMITS[function]]["Description"]
+    tracking = resources()[TRACKING_FUNCTIONS[provider]]["Properties"]["Environment"]["Variables"]
+    assert tracking["FAN_OUT"] == "10"
+    assert ProviderConfig.from_env(provider, {f"{provider.name}_SECRET_NAME": "placeholder", "FAN_OUT": tracking["FAN_OUT"]}).fan_out == 10
+
+
+@pytest.mark.parametrize("provider", list(Provider))
+def test_a_tracking_function_batches_and_times_out_within_its_queues_visibility(provider: Provider) -> None:
+    function = TRACKING_FUNCTIONS[provider]
+    props = resources()[function]["Properties"]
+    events = sqs_events(function)
+    assert (events["TrackingQueue"]["BatchSize"], events["RecheckQueue"]["BatchSize"]) == (100, 10)
+    for event in events.values():
+        assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert event["MaximumBatchingWindowInSeconds"] == {"Ref": "TrackingBatchingWindow"}
+    assert 0 <= min(allowed("TrackingBatchingWindow")) <= max(allowed("TrackingBatchingWindow")) <= 300
+    assert props["Timeout"] == {"Ref": "TrackingFunctionTimeout"}
+    timeouts = allowed("TrackingFunctionTimeout")
+    assert int(parameter_default("TrackingFunctionTimeout")) == 60
+    assert (min(timeouts), max(timeouts)) == (45, 300)
+    # The merged lookup's deadline leaves time for the writes within the shortest allowed timeout (the tracking
+    # code starts no record with less than the deadline and a margin left: a timeout equal to the deadline would
+    # defer every record).
+    deadline = float(props["Environment"]["Variables"]["BATCH_DEADLINE"])
+    assert deadline == 30
+    assert min(timeouts) - deadline >= 15
+    # Both consumed queues: VisibilityTimeout = 6 x the function timeout, for every allowed timeout.
+    mapping = template()["Mappings"]["TrackingTimeouts"]
+    assert {int(key) for key in mapping} == set(timeouts)
+    for event in events.values():
+        queue = resources()[target(event["Queue"])]["Properties"]
+        expected = {"Fn::FindInMap": ["TrackingTimeouts", {"Ref": "TrackingFunctionTimeout"}, "VisibilityTimeout"]}
+        assert queue["VisibilityTimeout"] == expected
+    for timeout in timeouts:
+        assert int(mapping[str(timeout)]["VisibilityTimeout"]) == 6 * timeout
+
+
+def test_the_wooxy_tracking_function_holds_one_request_at_a_time() -> None:
+    variables = resources()["WooxyTrackingFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["WOOXY_REQUESTS_IN_FLIGHT"] == "1"
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "wooxy-tracking"
 
 
 def test_the_stage_throttles_every_method() -> None:

@@ -20,7 +20,7 @@ import yaml
 from cfnlint.api import ManualArgs, lint_file
 from cfnlint.decode import cfn_yaml
 
-from sms_status.config import ProviderConfig
+from sms_status.config import ProviderConfig, TrackingConfig
 from sms_status.http import HttpSettings
 from sms_status.model import Provider, ProviderStatus, Report, Status
 
@@ -71,6 +71,8 @@ EVENT_FILES = {
     "wwt/post_status_references.json": ("POST", "/wwt/status"),
 }
 FUNCTIONS = {Provider.OPENMARKET: "OpenMarketFunction", Provider.WOOXY: "WooxyFunction", Provider.WWT: "WwtFunction"}
+# The queue path of each provider runs in a function of its own (functions/<provider>_tracking/).
+TRACKING = {Provider.OPENMARKET: "OpenMarketTrackingFunction", Provider.WOOXY: "WooxyTrackingFunction", Provider.WWT: "WwtTrackingFunction"}
 SECRETS = {Provider.OPENMARKET: "OpenMarketSecret", Provider.WOOXY: "WooxySecret", Provider.WWT: "WwtSecret"}
 # Pinned secret JSON keys (docs/local.md, docs/deploy.md).
 SECRET_KEYS = {Provider.OPENMARKET: {"account_id", "password"}, Provider.WOOXY: {"access_token"}, Provider.WWT: {"api_key"}}
@@ -383,6 +385,30 @@ def test_function_environment_is_what_the_config_reads(provider: Provider) -> No
 
 
 @pytest.mark.parametrize("provider", list(Provider))
+def test_tracking_function_environment_is_what_the_config_reads(provider: Provider) -> None:
+    function = resources()[TRACKING[provider]]["Properties"]
+    assert function["CodeUri"] == f"functions/{provider}_tracking/"
+    assert (ROOT / function["CodeUri"] / "app.py").is_file()
+    assert function["Handler"] == "app.lambda_handler"
+    variables = function["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == f"{provider}-tracking"
+    prefix = provider.name
+    assert variables[f"{prefix}_SECRET_NAME"] == {"Ref": SECRETS[provider]}
+    # Parameters take their defaults; a resource's Ref or GetAtt becomes a placeholder naming the variable.
+    env = {}
+    for name, value in (template()["Globals"]["Function"]["Environment"]["Variables"] | variables).items():
+        is_parameter = not isinstance(value, dict) or value.get("Ref") in template()["Parameters"]
+        env[name] = resolve(value) if is_parameter else f"x-{name}"
+    config = ProviderConfig.from_env(provider, env)
+    assert config.base_url == parameter_default(variables[f"{prefix}_BASE_URL"]["Ref"])
+    assert config.batch_deadline == 30.0
+    tracking = TrackingConfig.from_env(env)
+    assert tracking.recheck_queue_arn == "x-RECHECK_QUEUE_ARN"
+    assert variables["RECHECK_QUEUE_URL"] == {"Ref": f"{SECRETS[provider].removesuffix('Secret')}RecheckQueue"}
+    assert tracking.query_window.total_seconds() == 3600 * int(parameter_default("QueryWindowHours"))
+
+
+@pytest.mark.parametrize("provider", list(Provider))
 def test_secrets_are_placeholders_with_the_pinned_keys(provider: Provider) -> None:
     secret = resources()[SECRETS[provider]]["Properties"]
     assert "SecretString" not in secret  # no credential in the template, ever
@@ -396,7 +422,8 @@ def test_outputs_cover_the_api_functions_secrets_and_layer() -> None:
     outputs = template()["Outputs"]
     assert refs(outputs["ApiUrl"]["Value"]) == {"SmsStatusApi", "StageName"}
     referenced = set().union(*(refs(output["Value"]) for output in outputs.values()))
-    assert set(FUNCTIONS.values()) | set(SECRETS.values()) | {"SharedLayer"} <= referenced
+    functions = set(FUNCTIONS.values()) | set(TRACKING.values()) | {"WooxyChunkFunction"}
+    assert functions | set(SECRETS.values()) | {"SharedLayer"} <= referenced
 
 
 # --------------------------------------------------------------------------- events

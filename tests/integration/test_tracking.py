@@ -80,7 +80,7 @@ class Stack:
             BillingMode="PAY_PER_REQUEST",
         )
         self.table = boto3.resource("dynamodb").Table(TABLE)
-        self.handler = load_handler(provider)
+        self.handler = load_handler(f"{provider}_tracking")
 
     def arn_of(self, url: str) -> str:
         return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -138,3 +138,44 @@ def test_the_interpreter_shares_one_client_per_service_while_routing_is_active()
     assert lambda_eval_utils.boto_client_for is boto_client_for
     assert resource_eval_s3.boto_client_for is boto_client_for
     assert first.meta.service_model.service_name == "lambda"
+
+
+QUEUE_CONSUMER = """
+Resources:
+  WooxyTrackingQueue:
+    Type: AWS::SQS::Queue
+  WooxyRecheckQueue:
+    Type: AWS::SQS::Queue
+  WooxyTrackingFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/wooxy_tracking/
+      Handler: app.lambda_handler
+      Runtime: python3.13
+      Events:
+        RecheckQueue:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt WooxyRecheckQueue.Arn
+            BatchSize: 10
+        TrackingQueue:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt WooxyTrackingQueue.Arn
+            BatchSize: 100
+"""
+
+
+def test_a_providers_tracking_queue_is_found_by_the_provider_name(tmp_path: Path):
+    """`make enqueue PROVIDER=wooxy` finds the senders' queue consumed by functions/wooxy_tracking/ (not its re-check queue)."""
+    path = tmp_path / "template.yaml"
+    path.write_text(QUEUE_CONSUMER)
+    aws = LocalAws({}, {}, template_path=path).start()
+    try:
+        mapping = aws.queue_for("wooxy")
+        assert mapping is not None
+        assert (mapping.function.short_name, mapping.event, mapping.batch_size) == ("wooxy_tracking", "TrackingQueue", 100)
+        assert mapping.queue_url.endswith("WooxyTrackingQueue")
+        assert aws.queue_for("wwt") is None
+    finally:
+        aws.stop()

@@ -12,11 +12,15 @@ import pytest
 from cfnlint.api import ManualArgs, lint
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFINITION: dict[str, Any] = json.loads((ROOT / "statemachine" / "wooxy_bulk.asl.json").read_text())
+TEXT = (ROOT / "statemachine" / "wooxy_bulk.asl.json").read_text()
+BULK_CONCURRENCY = 4  # the template's WooxyBulkConcurrency default
+# The one unquoted placeholder, a number: the definition is JSON once it is substituted (the others are strings).
+DEFINITION: dict[str, Any] = json.loads(TEXT.replace("${WooxyBulkConcurrency}", str(BULK_CONCURRENCY)))
 SUBSTITUTIONS = {
-    "WooxyFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:wooxy",
+    "ChunkFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:wooxy-chunks",
     "BulkFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:bulk",
     "BulkBucketName": "bulk-bucket",
+    "WooxyBulkConcurrency": BULK_CONCURRENCY,
 }
 
 
@@ -67,10 +71,11 @@ def test_jsonpath_only_and_no_deprecated_map_fields():
     assert {"ItemProcessor", "ItemSelector", "ItemReader"} <= set(STATES[name])
 
 
-def test_chunks_come_from_s3_and_run_at_most_10_at_a_time_as_child_executions():
+def test_chunks_come_from_s3_and_run_at_most_the_bulk_share_at_a_time_as_child_executions():
     lookup = STATES["LookUpChunks"]
     assert lookup["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
-    assert lookup["MaxConcurrency"] == 10
+    assert lookup["MaxConcurrency"] == BULK_CONCURRENCY
+    assert '"MaxConcurrency": ${WooxyBulkConcurrency},' in TEXT  # the template's parameter, never a literal
     reader = lookup["ItemReader"]
     assert reader["Resource"] == "arn:aws:states:::s3:getObject"
     assert reader["Parameters"]["Bucket"] == "${BulkBucketName}"  # never taken from the execution input
@@ -81,7 +86,7 @@ def test_chunks_come_from_s3_and_run_at_most_10_at_a_time_as_child_executions():
 
 def test_states_carry_ids_and_counts_never_reports():
     chunk = STATES["LookUpChunk"]
-    assert chunk["Parameters"] == {"FunctionName": "${WooxyFunctionArn}", "Payload": {"bulk_chunk.$": "$"}}
+    assert chunk["Parameters"] == {"FunctionName": "${ChunkFunctionArn}", "Payload": {"bulk_chunk.$": "$"}}
     assert chunk["ResultSelector"] == {"count.$": "$.Payload.count"}
     assert STATES["RecordFailedChunk"]["ResultSelector"] == {"count.$": "$.Payload.count"}
     assert STATES["Finish"]["Parameters"]["Payload"] == {"bulk_finish": {"job_id.$": "$.job_id"}}
@@ -90,7 +95,13 @@ def test_states_carry_ids_and_counts_never_reports():
 def test_chunk_task_retries_throttling_and_outages_then_records_error_reports():
     task = STATES["LookUpChunk"]
     retried = {name for retrier in task["Retry"] for name in retrier["ErrorEquals"]}
-    assert retried >= {"Lambda.TooManyRequestsException", "Lambda.ServiceException", "provider_unavailable", "provider_timeout"}
+    assert retried >= {
+        "Lambda.TooManyRequestsException",
+        "Lambda.ServiceException",
+        "Lambda.ClientExecutionTimeoutException",
+        "provider_unavailable",
+        "provider_timeout",
+    }
     assert all(retrier["BackoffRate"] >= 2 and retrier["JitterStrategy"] == "FULL" for retrier in task["Retry"])
     assert task["Catch"] == [
         {"Comment": task["Catch"][0]["Comment"], "ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailedChunk"}
@@ -103,6 +114,16 @@ def test_chunk_task_retries_throttling_and_outages_then_records_error_reports():
         "error.$": "$.error.Error",
         "cause.$": "$.error.Cause",
     }
+
+
+def test_a_throttled_chunk_waits_its_turn_for_most_of_the_execution_rather_than_fail():
+    # Several jobs at once share the chunk function's reservation: a throttled chunk must wait, not become
+    # error reports after a busy minute. Its own retrier, capped delays with full jitter (mean cap / 2).
+    (throttled,) = [r for r in STATES["LookUpChunk"]["Retry"] if "Lambda.TooManyRequestsException" in r["ErrorEquals"]]
+    assert throttled["ErrorEquals"] == ["Lambda.TooManyRequestsException"]
+    assert throttled["JitterStrategy"] == "FULL"
+    expected_wait = throttled["MaxAttempts"] * throttled["MaxDelaySeconds"] / 2
+    assert 0.5 * DEFINITION["TimeoutSeconds"] <= expected_wait <= DEFINITION["TimeoutSeconds"]
 
 
 def test_a_job_that_cannot_finish_is_marked_failed_and_the_execution_fails():
@@ -136,7 +157,8 @@ def test_state_machine_is_standard_with_logging_but_no_execution_data(template: 
     assert set(machine["DefinitionSubstitutions"]) == set(SUBSTITUTIONS)
     assert machine["Logging"]["IncludeExecutionData"] is False
     invoked = [s["Resource"] for s in statements(template, "WooxyBulkStateMachine") if s["Action"] == "lambda:InvokeFunction"]
-    assert invoked == [[{"Fn::GetAtt": ["WooxyFunction", "Arn"]}, {"Fn::GetAtt": ["WooxyBulkFunction", "Arn"]}]]
+    assert invoked == [[{"Fn::GetAtt": ["WooxyChunkFunction", "Arn"]}, {"Fn::GetAtt": ["WooxyBulkFunction", "Arn"]}]]
+    assert machine["DefinitionSubstitutions"]["ChunkFunctionArn"] == {"Fn::GetAtt": ["WooxyChunkFunction", "Arn"]}
 
 
 def test_the_function_arn_of_the_state_machine_matches_its_name(template: dict[str, Any]):
@@ -163,7 +185,7 @@ def test_bucket_is_private_encrypted_tls_only_and_expires_job_data(template: dic
 
 
 def test_every_grant_is_scoped_to_one_resource(template: dict[str, Any]):
-    wooxy = {s["Sid"]: s for s in statements(template, "WooxyFunction")}
+    wooxy = {s["Sid"]: s for s in statements(template, "WooxyChunkFunction")}
     assert wooxy["WriteChunkReports"]["Action"] == "s3:PutObject"
     assert wooxy["WriteChunkReports"]["Resource"] == {"Fn::Sub": "${BulkBucket.Arn}/jobs/*/chunks/*"}
     assert wooxy["CountChunkReports"] == {
@@ -177,11 +199,14 @@ def test_every_grant_is_scoped_to_one_resource(template: dict[str, Any]):
     assert all(statement["Resource"] != "*" for statement in bulk.values())
 
 
-def test_wooxy_function_concurrency_is_the_stack_wide_limit(template: dict[str, Any]):
-    function = template["Resources"]["WooxyFunction"]["Properties"]
-    assert function["ReservedConcurrentExecutions"] == {"Ref": "WooxyMaxConcurrency"}
-    parameter = template["Parameters"]["WooxyMaxConcurrency"]
-    assert (parameter["Default"], parameter["MaxValue"]) == (10, 10)
+def test_bulk_runs_within_its_own_share_of_wooxys_limit(template: dict[str, Any]):
+    # The chunk function's reservation and the Map's MaxConcurrency are the same parameter: bulk's share.
+    chunk = template["Resources"]["WooxyChunkFunction"]["Properties"]
+    assert chunk["ReservedConcurrentExecutions"] == {"Ref": "WooxyBulkConcurrency"}
+    machine = template["Resources"]["WooxyBulkStateMachine"]["Properties"]
+    assert machine["DefinitionSubstitutions"]["WooxyBulkConcurrency"] == {"Ref": "WooxyBulkConcurrency"}
+    parameter = template["Parameters"]["WooxyBulkConcurrency"]
+    assert (parameter["Default"], parameter["MaxValue"]) == (BULK_CONCURRENCY, 10)
     # The bulk function waits for jobs: it must not hold (or have) any of Wooxy's slots, nor its secret.
     bulk = template["Resources"]["WooxyBulkFunction"]["Properties"]
     assert "ReservedConcurrentExecutions" not in bulk

@@ -162,7 +162,7 @@ def create_bulk_app() -> APIGatewayRestResolver:
     def bulk_inline() -> Response:
         ids = parse_body(request_body(app.current_event), MAX_INLINE_IDS)
         store = job_store()
-        # Wait here, never in the Wooxy function: a waiter holding one of its 10 slots could starve its own chunks.
+        # Wait here, never in the chunk function: a waiter holding one of its slots could starve its own chunks.
         budget = app.lambda_context.get_remaining_time_in_millis() / 1000 - 2  # time to read and answer
         job = wait_for(store, store.submit(ids), min(store.config.inline_wait, budget))
         if job.state == RUNNING:

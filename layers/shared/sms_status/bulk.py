@@ -60,7 +60,7 @@ def is_job_id(value: str) -> bool:
 
 @dataclass(frozen=True)
 class ChunkTask:
-    """One chunk of a job as the state machine hands it to the Wooxy function: `{"job_id", "index", "ids"}`."""
+    """One chunk of a job as the state machine hands it to the chunk function: `{"job_id", "index", "ids"}`."""
 
     job_id: str
     index: int
@@ -91,7 +91,7 @@ class ChunkFailure:
 
     @classmethod
     def from_task_error(cls, error_name: str, cause: str | None) -> ChunkFailure:
-        """The Wooxy function names its errors by their pinned code (`named_by_code`) and its Cause is Lambda's
+        """The chunk function names its errors by their pinned code (`named_by_code`) and its Cause is Lambda's
         error JSON. Anything else (throttled past the retries, a timeout, a crash) is a failure of Lambda or Step
         Functions, whose Cause may not be JSON and is never echoed (it can hold a stack trace)."""
         message = None

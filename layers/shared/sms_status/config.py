@@ -3,10 +3,10 @@
 This is the one module that reads the environment; deep code receives these values. Each part is built once per
 container by the code that needs it (`services.service_for`, `jobs.job_store`, `api.status_store`, the metrics
 namespace below) and kept while the container is warm:
-- `ProviderConfig`: a provider function's base URL, secret, timeouts, fan-out;
+- `ProviderConfig`: a provider's base URL, secret, timeouts, fan-out (its API, tracking and chunk functions);
 - `BulkConfig`: the bulk function's bucket, table, state machine and waits;
 - `RuntimeConfig`: what every function may read (metrics namespace, the status table of the tracked route);
-- `TrackingConfig`: a provider function's queue path (status table, event bus, re-check queue, window, schedule).
+- `TrackingConfig`: a tracking function's queue path (status table, event bus, re-check queue, window, schedule).
 """
 
 from __future__ import annotations

@@ -267,7 +267,7 @@ def count_job(job: Job) -> None:
 
 # ---- the state machine's tasks ---------------------------------------------------------------------------------
 def run_chunk(event: object, look_up: Callable[[list[str]], list[Any]]) -> dict[str, int]:
-    """The Wooxy function's task `{"bulk_chunk": {job_id, index, ids}}`: one Wooxy request, its reports stored.
+    """The chunk function's task `{"bulk_chunk": {job_id, index, ids}}`: one Wooxy request, its reports stored.
 
     Provider failures are raised, named by their pinned code (`bulk.named_by_code`), so the state machine's
     Retry/Catch can tell a Wooxy outage (retried) from a refusal; once retries are spent its Catch sends the
