@@ -428,12 +428,13 @@ def test_an_api_function_reserves_its_own_bounded_share(function: str) -> None:
 def test_the_wooxy_shares_fit_wooxys_documented_limit() -> None:
     # Every path holds at most one Wooxy request per invocation at a time: the API function, the chunk function
     # (whose reservation is also the Map's MaxConcurrency, tests/unit/test_bulk_asl.py) and the tracking
-    # function (WOOXY_REQUESTS_IN_FLIGHT). With the defaults the shares add up to at most Wooxy's 10.
+    # function (a batch's 100-id chunks go one after another: tests/integration/test_tracking.py sees one in flight).
+    # With the defaults the shares add up to at most Wooxy's 10.
     params = defaults()
     api = evaluate(resources()["WooxyFunction"]["Properties"]["ReservedConcurrentExecutions"], params)
     bulk = evaluate(resources()["WooxyChunkFunction"]["Properties"]["ReservedConcurrentExecutions"], params)
     tracking = resources()["WooxyTrackingFunction"]["Properties"]
-    in_flight = int(tracking["Environment"]["Variables"]["WOOXY_REQUESTS_IN_FLIGHT"])
+    in_flight = 1
     queue = evaluate(tracking["ReservedConcurrentExecutions"], params) * in_flight
     assert (api, bulk, queue) == (2, 4, 4)
     assert api + bulk + queue <= WOOXY_CONCURRENT_REQUESTS
@@ -489,9 +490,8 @@ def test_a_tracking_function_batches_and_times_out_within_its_queues_visibility(
         assert int(mapping[str(timeout)]["VisibilityTimeout"]) == 6 * timeout
 
 
-def test_the_wooxy_tracking_function_holds_one_request_at_a_time() -> None:
+def test_the_wooxy_tracking_function_has_its_own_service_name() -> None:
     variables = resources()["WooxyTrackingFunction"]["Properties"]["Environment"]["Variables"]
-    assert variables["WOOXY_REQUESTS_IN_FLIGHT"] == "1"
     assert variables["POWERTOOLS_SERVICE_NAME"] == "wooxy-tracking"
 
 

@@ -657,8 +657,10 @@ def test_single_id_messages_of_one_batch_are_looked_up_together_and_rechecked_in
     assert stack.invoke(messages) == {"batchItemFailures": []}
     for message in messages:
         stack.sqs.delete_message(QueueUrl=message["QueueUrl"], ReceiptHandle=message["ReceiptHandle"])
-    # Then Wooxy was asked twice (100 + 50 ids), and two re-check messages carry every id with its own chain
+    # Then Wooxy was asked twice (100 + 50 ids), one request at a time (the queue path's share of Wooxy's 10 is one
+    # request per invocation), and two re-check messages carry every id with its own chain
     assert [len(json.loads(r.body)["ids"]) for r in wooxy_sandbox.requests] == [100, 50]
+    assert wooxy_sandbox.max_in_flight == 1
     rechecks = [json.loads(m["Body"]) for m in stack.receive_delayed()]
     assert sorted(len(body["ids"]) for body in rechecks) == [50, 100]
     carried = {key: chain for body in rechecks for key, chain in zip(body["ids"], body["chains"], strict=True)}
