@@ -346,13 +346,14 @@ def _events_for(server: LocalServer, ticket: str) -> list[dict[str, Any]]:
 
 def test_a_malformed_queue_message_is_redriven_to_the_dlq_not_lost(server: LocalServer) -> None:
     # Given the WWT tracking queue, reached through moto's endpoint like `aws --endpoint-url` would, with a short
-    # visibility timeout so the retries happen within a test (deployed: 180 s)
+    # visibility timeout so the retries happen within a test (deployed: 6 x the function timeout), still longer than
+    # the batching window (2 s), as deployed: a batch never holds a message twice
     sqs = boto3.client("sqs", endpoint_url=f"http://127.0.0.1:{server.moto_port}", region_name="us-east-1")
     queue_url = next(q["url"] for q in http("GET", f"{server.url}/_local/queues")[1]["queues"] if q["queue"] == "WwtTrackingQueue")
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy", "VisibilityTimeout"])["Attributes"]
     redrive = json.loads(attributes["RedrivePolicy"])
     dlq_url = sqs.get_queue_url(QueueName=redrive["deadLetterTargetArn"].rsplit(":", 1)[1])["QueueUrl"]
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "1"})
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "3"})
     # A long poll already waiting took the old timeout with it (SQS applies the value at receive time): let the
     # poller's current 1 s long poll end first. Not a timing assertion, a settling wait.
     time.sleep(2 * POLL_SECONDS)
@@ -365,7 +366,7 @@ def test_a_malformed_queue_message_is_redriven_to_the_dlq_not_lost(server: Local
         def in_dlq() -> list[dict[str, Any]]:
             return sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
 
-        (message,) = wait_for(in_dlq, 20 + 2 * int(redrive["maxReceiveCount"]), "the record to reach the DLQ")
+        (message,) = wait_for(in_dlq, 20 + 5 * int(redrive["maxReceiveCount"]), "the record to reach the DLQ")
         assert json.loads(message["Body"]) == body
         assert int(message["Attributes"]["ApproximateReceiveCount"]) >= int(redrive["maxReceiveCount"])
         sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
