@@ -163,6 +163,7 @@ Resources:
           Properties:
             Queue: !GetAtt WooxyTrackingQueue.Arn
             BatchSize: 100
+            MaximumBatchingWindowInSeconds: 2
 """
 
 
