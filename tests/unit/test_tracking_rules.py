@@ -597,3 +597,20 @@ def test_a_claimed_id_with_no_due_time_is_checked_again_at_once() -> None:
     a = ask()
     (message,) = rules.recheck_messages(rnd(), [(a, Tracked(a.key, report(), SINCE, chain=OWN))])
     assert message == (TrackRequest("id", ("m1",), attempt=1, chains=(OWN,), since=SINCE), 0, [a])
+
+
+def test_a_new_event_leaves_the_older_ones_in_the_outbox_as_old_as_they_are() -> None:
+    # EventBridge refused e1 when it was written (t0): it stays in the outbox, and a message on the re-check queue
+    # comes back for the id once the grace has passed. Meanwhile the chain's next check makes the id final and
+    # publishes its own event e2 at once. When the message comes back, e1 must still be stale: the id is final,
+    # no other message will ever come for it, so e1 would never be published.
+    t0 = NOW - timedelta(minutes=6, seconds=1)
+    e1 = {"event_id": "wooxy#id#m1#1"}
+    current = tracked(
+        report(Status.PENDING, code="queued", at=t0), chain=OWN, next_check_at=t0 + timedelta(seconds=30), outbox=(e1,), outbox_at=t0
+    )
+    delivered = report(Status.DELIVERED, True, code="delivered", at=t0 + timedelta(seconds=30))
+    decided = rules.next_item(rnd(now=t0 + timedelta(seconds=30)), ask(attempt=1), Verdict(delivered), current)
+    assert (decided.item.outbox, decided.item.outbox_at) == ((e1, decided.event), t0)
+    published = rules.without_events(decided.item, frozenset({decided.event["event_id"]}))
+    assert rules.stale_events(rnd(), [ask()], {key(): published}) == [(key(), e1)]
