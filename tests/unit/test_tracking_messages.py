@@ -185,6 +185,25 @@ def test_a_sender_cannot_write_internal_fields(field: str) -> None:
     assert recheck({"ids": ["x"], field: value}).ids == ("x",)  # the same field is ours on the re-check queue
 
 
+def test_a_message_is_a_senders_unless_said_to_come_from_the_recheck_queue() -> None:
+    with pytest.raises(MalformedMessage, match=r"^unknown field\(s\): attempt \(internal"):
+        parse_message('{"ids": ["a"], "attempt": 1}', WOOXY)
+
+
+def test_a_sender_writing_every_internal_field_is_told_they_are_internal() -> None:
+    body = {
+        "ids": ["a"],
+        "attempt": 1,
+        "chain": "c",
+        "chains": ["c"],
+        "since": "2001-01-01T00:00:00Z",
+        "not_before": "2001-01-01T00:00:00Z",
+    }
+    assert (
+        reason(json.dumps(body)) == "unknown field(s): attempt, chain, chains, not_before, since (internal to the service's own re-checks)"
+    )
+
+
 def test_unknown_fields_are_named_up_to_five_and_internal_ones_only_said_so_when_alone() -> None:
     assert reason('{"ids": ["a"], "text": "hello", "attempt": 1}') == "unknown field(s): attempt, text"
     six = {"ids": ["a"], **{name: 1 for name in "bcdefg"}}

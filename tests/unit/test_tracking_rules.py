@@ -323,6 +323,11 @@ def test_the_chains_own_recheck_goes_before_any_other() -> None:
     assert rules.choose(rnd(), asks, {key(): item}) == [replace(asks[2], context={"o": 1})]
 
 
+def test_the_ask_that_goes_on_keeps_its_own_context() -> None:
+    asks = [ask(record="s1", own="s1", context={"o": 1}), ask(record="r1", own="r1", chain="c1", attempt=1, context={"o": 9})]
+    assert rules.choose(rnd(), asks, {}) == [asks[1]]
+
+
 def test_of_senders_messages_the_first_goes_on_with_its_own_context() -> None:
     asks = [ask(record="s1", own="s1", context={"o": 1}), ask(record="s2", own="s2", context={"o": 2})]
     assert rules.choose(rnd(), asks, {key(): tracked(report())}) == [asks[0]]
@@ -614,3 +619,10 @@ def test_a_new_event_leaves_the_older_ones_in_the_outbox_as_old_as_they_are() ->
     assert (decided.item.outbox, decided.item.outbox_at) == ((e1, decided.event), t0)
     published = rules.without_events(decided.item, frozenset({decided.event["event_id"]}))
     assert rules.stale_events(rnd(), [ask()], {key(): published}) == [(key(), e1)]
+
+
+def test_events_found_with_no_outbox_date_are_dated_by_the_next_write() -> None:
+    # Undated, they could never become stale: only a redelivery would publish them.
+    current = tracked(report(Status.PENDING, code="queued", at=SINCE), chain=OWN, outbox=({"event_id": "wooxy#id#m1#1"},))
+    decided = rules.next_item(rnd(), ask(), Verdict(report()), current)
+    assert (len(decided.item.outbox), decided.item.outbox_at) == (2, NOW)
