@@ -218,3 +218,8 @@ def test_a_report_is_stored_bounded_and_its_history_holds_the_cut_code() -> None
     applied = apply_report(None, with_strings("c" * 101), key=KEY, tracked_since=T0)
     assert applied.item.report == bounded(with_strings("c" * 101))
     assert applied.item.history == (HistoryEntry("sent", "c" * 99 + "…", "2025-01-01T12:00:00Z"),)
+
+
+def test_an_empty_provider_code_stays_empty_when_the_description_is_cut() -> None:
+    cut = bounded(with_strings("", "d" * 1001))
+    assert cut.provider_status == ProviderStatus("", "d" * 999 + "…")
