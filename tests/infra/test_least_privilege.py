@@ -302,12 +302,28 @@ def trust(role: str) -> dict[str, Any]:
     return statement
 
 
+# The account's API Gateway CloudWatch role is trusted as AWS documents it, with no condition (the comment on the
+# resource cites the page): a condition on a key API Gateway may not send would fail the default deploy.
+DOCUMENTED_TRUST_AS_IS = {"ApiGatewayLoggingRole"}
+
+
 def test_every_role_is_assumed_by_one_service_for_this_account_only() -> None:
     for role in resources("AWS::IAM::Role"):
         statement = trust(role)
         assert set(statement["Principal"]) == {"Service"}, role
         assert isinstance(statement["Principal"]["Service"], str), role
+        if role in DOCUMENTED_TRUST_AS_IS:
+            continue
         assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}, role
+
+
+def test_the_api_gateway_logging_role_is_trusted_as_aws_documents_it() -> None:
+    statement = trust("ApiGatewayLoggingRole")
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert "Condition" not in statement
+    assert resources()["ApiGatewayLoggingRole"]["Properties"]["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}
+    ]
     for owner in resources("AWS::Serverless::Function"):
         assert trust(role_of(owner))["Principal"]["Service"] == "lambda.amazonaws.com"
 
