@@ -21,7 +21,9 @@ import pytest
 
 from tests.infra.test_template import resources
 
-TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<string>'[^']*'|\"[^\"]*\")|(?P<op>[-+*/^(),\[\]]))")
+TOKEN = re.compile(
+    r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<string>'[^']*'|\"[^\"]*\")|(?P<op>[-+*/^(),\[\]]))"
+)
 # Functions whose answer at a timestamp does not vanish because one series of their array has no value there.
 AGGREGATES = {"SUM", "MAX", "MIN", "AVG", "STDDEV"}
 FILLS = {"FILL"}
@@ -39,7 +41,8 @@ def tokens(expression: str) -> list[tuple[str, str]]:
     found, position = [], 0
     while position < len(expression.rstrip()):
         match = TOKEN.match(expression, position)
-        assert match and match.end() > position, f"cannot read {expression[position:]!r} in {expression!r}"
+        assert match, f"cannot read {expression[position:]!r} in {expression!r}"
+        assert match.end() > position, f"cannot read {expression[position:]!r} in {expression!r}"
         kind = match.lastgroup or ""
         found.append((kind, match.group(kind)))
         position = match.end()

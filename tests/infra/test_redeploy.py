@@ -61,7 +61,8 @@ def test_a_given_name_is_used_as_is(secret: str) -> None:
     provider = secret.removesuffix("Secret").lower()
     assert resolve_name(secret, "sms-status", "1a2b3c4d-0000", given=f"sms-status/{provider}") == f"sms-status/{provider}"
     pattern = re.compile(template()["Parameters"][f"{secret.removesuffix('Secret')}SecretName"]["AllowedPattern"])
-    assert pattern.fullmatch("") and pattern.fullmatch(f"sms-status/{provider}")
+    assert pattern.fullmatch("")
+    assert pattern.fullmatch(f"sms-status/{provider}")
     assert not pattern.fullmatch("sms status")
 
 
