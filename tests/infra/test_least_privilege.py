@@ -87,9 +87,11 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "*": XRAY,
     },
     # jobs.JobStore: ids, chunk lists and results in S3 (also the presigned results URL: GetObject), the job
-    # item (put, get, update), starting a job and reading how it ended.
+    # item (put, get, update), starting a job and reading how it ended. ListBucket under jobs/: without it S3
+    # answers a missing chunk file 403, not the 404 NoSuchKey that finish() handles.
     "WooxyBulkFunction": {
         "BulkBucket/jobs/*": {"s3:GetObject", "s3:PutObject"},
+        "BulkBucket?s3:prefix=jobs/*": {"s3:ListBucket"},
         "BulkJobsTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         STATE_MACHINE: {"states:StartExecution"},
         EXECUTIONS: {"states:DescribeExecution"},
@@ -174,12 +176,21 @@ def role_statements(role: str) -> list[dict[str, Any]]:
 
 
 def grants_of(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """{resource key: actions}; a grant limited to a key prefix (the one condition a role uses: StringLike on
+    s3:prefix, for s3:ListBucket) is keyed "<resource>?s3:prefix=<pattern>"."""
     granted: dict[str, set[str]] = {}
     for statement in statements:
         assert statement["Effect"] == "Allow"
-        assert not {"NotAction", "NotResource", "Condition"} & set(statement)
+        assert not {"NotAction", "NotResource"} & set(statement)
+        suffix = ""
+        if "Condition" in statement:
+            assert list(statement["Condition"]) == ["StringLike"], statement
+            ((key, pattern),) = statement["Condition"]["StringLike"].items()
+            assert key == "s3:prefix", statement
+            assert as_list(statement["Action"]) == ["s3:ListBucket"], statement
+            suffix = f"?s3:prefix={pattern}"
         for resource in as_list(statement["Resource"]):
-            granted.setdefault(target(resource), set()).update(as_list(statement["Action"]))
+            granted.setdefault(target(resource) + suffix, set()).update(as_list(statement["Action"]))
     return granted
 
 
@@ -226,7 +237,7 @@ def test_grants_name_existing_resources_of_the_right_kind() -> None:
     kinds = {"sqs": "AWS::SQS::Queue", "dynamodb": "AWS::DynamoDB::Table", "secretsmanager": "AWS::SecretsManager::Secret"}
     for grants in GRANTS.values():
         for key, actions in grants.items():
-            logical = key.split("/")[0]
+            logical = re.split(r"[/?]", key)[0]
             if "$" in key or key == "*":
                 continue
             assert logical in resources(), key
