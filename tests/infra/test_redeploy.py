@@ -80,3 +80,24 @@ def test_the_deploy_guide_says_what_is_kept_and_how_names_are_chosen() -> None:
     guide = (ROOT / "docs" / "deploy.md").read_text()
     assert "DeletionPolicy: Retain" in guide
     assert "first 8 hex" in guide
+
+
+def test_the_api_has_one_name_in_its_definition_its_resource_and_its_alarms() -> None:
+    from tests.infra.test_template import openapi
+
+    name = {"Fn::Sub": "${AWS::StackName}-api"}
+    assert openapi()["info"]["title"] == name
+    assert resources()["SmsStatusApi"]["Properties"]["Name"] == name
+    api_names = [
+        dimension["Value"]
+        for body in resources("AWS::CloudWatch::Alarm").values()
+        for query in body["Properties"].get("Metrics", [])
+        if "MetricStat" in query
+        for dimension in query["MetricStat"]["Metric"].get("Dimensions", [])
+        if dimension["Name"] == "ApiName"
+    ]
+    assert api_names
+    assert all(value == name for value in api_names)
+    dashboard = resources()["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert '"ApiName", "${AWS::StackName}-api"' in dashboard
+    assert dashboard.count('"ApiName", ') == dashboard.count('"ApiName", "${AWS::StackName}-api"')
