@@ -480,6 +480,6 @@ def test_every_alarm_notifies_the_alarm_topic_when_one_is_given() -> None:
     alarms = resources("AWS::CloudWatch::Alarm")
     assert alarms  # one per DLQ
     for name, alarm in alarms.items():
-        assert alarm["Properties"]["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}, (
+        assert alarm["Properties"]["AlarmActions"] == [{"Fn::If": ["CreatesAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}], (
             name
         )
