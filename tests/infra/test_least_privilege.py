@@ -4,6 +4,8 @@ Every function and the state machine runs with a role of its own written out in 
 `Policies`: with an SQS event SAM would also attach AWSLambdaSQSQueueExecutionRole (receive and delete on every
 queue of the account). GRANTS is the whole of what each may do, resource by resource, as the code calls it;
 the roles are compared with it both ways (nothing more, nothing missing). docs/security.md gives the reasons.
+GRANTS is a reviewed summary; what the code really calls, error paths included, is recorded and checked against
+the roles in test_iam_calls.py, so a call GRANTS forgot fails there.
 """
 
 from __future__ import annotations
