@@ -37,7 +37,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, redirect_stdout
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
@@ -163,6 +163,52 @@ class AwsCounts:
         return dict(totals)
 
 
+@contextmanager
+def quiet_metrics() -> Iterator[None]:
+    """While active, Powertools' EMF metric lines are not printed. In Lambda they go to CloudWatch; here (pytest
+    swaps sys.stdout per test, so `make run`'s stdout filter would not hold) they would bury everything else."""
+    import builtins
+    import importlib
+
+    def print_unless_metric(*args: Any, **kwargs: Any) -> None:
+        if not (args and isinstance(args[0], str) and args[0].startswith('{"_aws":')):
+            builtins.print(*args, **kwargs)
+
+    with ExitStack() as patches:
+        for name in ("aws_lambda_powertools.metrics.base", "aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch"):
+            module = importlib.import_module(name)
+            patches.enter_context(mock.patch.object(module, "print", print_unless_metric, create=True))
+        yield
+
+
+@contextmanager
+def cheap_sqs_sends() -> Iterator[None]:
+    """While active, moto's SendMessage on a standard queue no longer counts the queue's messages. It reads the
+    queue's attributes for one FIFO-only setting (ContentBasedDeduplication), and building them counts every
+    message in the queue: each send cost a scan of the whole queue, so enqueueing a backlog of n messages cost
+    n^2 / 2 message visits (10,000 messages: minutes of CPU, where SQS takes each send in constant time)."""
+    from moto.sqs.models import Queue, SQSBackend
+
+    sending = threading.local()
+    attributes_of = Queue.attributes.fget
+    send_message = SQSBackend.send_message
+
+    def attributes(queue: Any) -> dict[str, Any]:
+        if getattr(sending, "active", False) and not queue.fifo_queue:
+            return {}  # what a standard queue has of the FIFO settings a send reads
+        return attributes_of(queue)
+
+    def send(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        sending.active = True
+        try:
+            return send_message(backend, *args, **kwargs)
+        finally:
+            sending.active = False
+
+    with mock.patch.object(Queue, "attributes", property(attributes)), mock.patch.object(SQSBackend, "send_message", send):
+        yield
+
+
 def forget_warm_state() -> None:
     """What a new Lambda container would not have: every per-process cache of the shared layer (the warm provider
     services, trackers, stores, config) and the cached secrets."""
@@ -284,8 +330,9 @@ class QueueLoad:
             # Every request of a run is kept for reading ids per request (a long `make run` keeps the last 10,000).
             self._stack.enter_context(mock.patch.object(base, "MAX_RECORDED_REQUESTS", sys.maxsize))
             self._stack.enter_context(self.counts.active())
-            if self.hide_metrics:  # as `make run` does: the functions' EMF metric lines would drown the output
-                self._stack.enter_context(redirect_stdout(run.HideMetrics(sys.stdout)))
+            self._stack.enter_context(cheap_sqs_sends())
+            if self.hide_metrics:  # as `make run` hides them: the functions' EMF metric lines would drown the output
+                self._stack.enter_context(quiet_metrics())
             self.settings = run.Settings(
                 port=0, moto_port=0, providers=[run.ProviderSetting(spec, None, 0, None) for spec in run.PROVIDERS]
             )
@@ -456,6 +503,8 @@ class QueueLoad:
             watch.stop.set()
             watcher.join(10)
 
+        if result.timed_out:  # what is left would keep the pollers busy during the next run
+            self.purge(provider)
         result.first_checked, result.final = len(watch.checked_at), len(watch.final)
         if watch.checked_at and len(watch.checked_at) == count:
             result.last_first_check = max(watch.checked_at.values()) - last_enqueue
@@ -470,6 +519,11 @@ class QueueLoad:
             result.throttled = Counter(self.counts.throttled)
         sandbox.latency = 0.0
         return result
+
+    def purge(self, provider: str) -> None:
+        sqs = self.client("sqs")
+        for url in self.queues(provider).values():
+            sqs.purge_queue(QueueUrl=url)
 
     def _wait_queues_empty(self, provider: str, deadline: float) -> bool:
         """Until the provider's queues hold nothing (visible, in flight or delayed): the last batches are deleted."""
