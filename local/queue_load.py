@@ -183,14 +183,17 @@ def quiet_metrics() -> Iterator[None]:
 
 @contextmanager
 def linear_moto_sqs() -> Iterator[None]:
-    """While active, moto's SQS costs one pass over a queue per SendMessage or DeleteMessageBatch call, not one per
-    message. Left alone, a backlog of n messages costs n^2 message visits to enqueue and as many to delete (10,000
-    messages: minutes of CPU, where SQS answers each call in constant time):
+    """While active, moto's SQS costs one pass over a queue per SendMessage, ReceiveMessage or DeleteMessageBatch
+    call, not one per message. Left alone, a backlog of n messages costs about n^2 message visits to enqueue, as
+    many to receive and as many to delete (10,000 messages: minutes of CPU; SQS answers each call in constant time):
     - SendMessage reads the queue's attributes for a FIFO-only setting (ContentBasedDeduplication), and building
       them counts every message of the queue; a standard queue's send now skips that;
+    - ReceiveMessage read the queue's attributes twice per message it returned, for the retention period; it now
+      reads that one setting;
     - DeleteMessageBatch deleted its entries one at a time, each with two passes over the queue; now all of a
       batch's entries go in one pass, with the same answers (an already deleted handle succeeds, an unknown one is
       ReceiptHandleIsInvalid)."""
+    from moto.core.utils import unix_time
     from moto.sqs.models import Queue, SQSBackend
 
     sending = threading.local()
@@ -240,7 +243,12 @@ def linear_moto_sqs() -> Iterator[None]:
                 )
         return success, errors
 
+    def within_retention(backend: Any, queue_name: str, message: Any) -> bool:
+        retention = int(backend.get_queue(queue_name).message_retention_period)
+        return retention + message.sent_timestamp / 1000 > unix_time()
+
     with ExitStack() as patches:
+        patches.enter_context(mock.patch.object(SQSBackend, "is_message_valid_based_on_retention_period", within_retention))
         patches.enter_context(mock.patch.object(Queue, "attributes", property(attributes)))
         patches.enter_context(mock.patch.object(SQSBackend, "send_message", send))
         patches.enter_context(mock.patch.object(SQSBackend, "delete_message_batch", delete_batch))
