@@ -11,7 +11,8 @@ per SQS event source, the real handlers in this process), fed with single-id sen
   sends and the event sources' receives that returned messages and their deletes; the pollers' empty long polls
   are shown apart) and Lambda invocations per tracked message.
 
-Run time on the 2-core machine: about 1 minute, plus the first-check wait (up to QUEUE_BENCH_TIMEOUT).
+Run time on the 2-core machine: 3 to 3.5 minutes with the defaults (about 1 minute, plus the first-check wait, which
+takes all of QUEUE_BENCH_TIMEOUT while every record is its own request).
 Benchmarks measure; they assert nothing.
 """
 
