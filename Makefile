@@ -21,7 +21,7 @@ CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPPING=TRUE $(CHECKOV_VEN
 help:
 	@echo "make run    start the whole service on 127.0.0.1 (PORT=3000), no AWS account needed"
 	@echo "make test   set everything up and run the whole suite (ruff, cfn-lint, sam validate, checkov, sam build, pytest)"
-	@echo "make bench  cold-import and overhead benchmarks"
+	@echo "make bench  benchmarks: cold import, handler overhead, Wooxy bulk, the queue path under load (each part in its own process)"
 	@echo "make mutate mutation testing of the providers, mappings and store rules; prints the score per file"
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt

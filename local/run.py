@@ -198,6 +198,38 @@ def sandbox_credentials(name: str) -> dict[str, str]:
     return dict({"openmarket": openmarket, "wooxy": wooxy, "wwt": wwt}[name].DEFAULT_CREDENTIALS)
 
 
+def stack_inputs(settings: Settings, template: dict[str, Any], env: Mapping[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """LocalAws's parameter overrides and secret values: each provider's function pointed at its sandbox (or
+    <P>_BASE_URL) with credentials it accepts, and RECHECK_DELAYS (e.g. RECHECK_DELAYS=1,1,2 make run) applied."""
+    parameters: dict[str, str] = {}
+    secrets: dict[str, dict[str, str]] = {}
+    for setting in settings.providers:
+        base_param = function_env_refs(template, f"{setting.spec.prefix}_BASE_URL")
+        if base_param:
+            parameters[base_param] = setting.base_url or ""
+        secret = function_env_refs(template, f"{setting.spec.prefix}_SECRET_NAME")
+        if secret:
+            secrets[secret] = setting.credentials or sandbox_credentials(setting.spec.name)
+    delays_param = function_env_refs(template, "RECHECK_DELAYS")
+    if delays_param and env.get("RECHECK_DELAYS", "").strip():
+        from sms_status.config import ConfigError, parse_recheck_delays
+
+        try:
+            parse_recheck_delays(env["RECHECK_DELAYS"])
+        except ConfigError as exc:
+            raise SettingsError(str(exc)) from None
+        parameters[delays_param] = env["RECHECK_DELAYS"].replace(" ", "")
+    return parameters, secrets
+
+
+def start_queue_workers(aws: Any, log: Any = print) -> list[Any]:
+    """One poller per enabled queue -> function mapping of the stack (Lambda's SQS event sources)."""
+    from local.queue_worker import QueueWorker
+
+    sqs = aws.client("sqs")
+    return [QueueWorker(mapping, sqs, log=log).start() for mapping in aws.mappings if mapping.enabled]
+
+
 # ---- change events -------------------------------------------------------------------------------------------------
 class ChangeEventReader:
     """Drains the capture queue the EventBridge rule fills; prints one line per status change."""
@@ -384,25 +416,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
     events: ChangeEventReader | None = None
     try:
         start_sandboxes(settings)
-        parameters: dict[str, str] = {}
-        secrets: dict[str, dict[str, str]] = {}
-        for setting in settings.providers:
-            base_param = function_env_refs(template, f"{setting.spec.prefix}_BASE_URL")
-            if base_param:
-                parameters[base_param] = setting.base_url or ""
-            secret = function_env_refs(template, f"{setting.spec.prefix}_SECRET_NAME")
-            if secret:
-                secrets[secret] = setting.credentials or sandbox_credentials(setting.spec.name)
-        delays_param = function_env_refs(template, "RECHECK_DELAYS")
-        if delays_param and os.environ.get("RECHECK_DELAYS", "").strip():  # e.g. RECHECK_DELAYS=1,1,2 make run
-            from sms_status.config import ConfigError, parse_recheck_delays
-
-            try:
-                parse_recheck_delays(os.environ["RECHECK_DELAYS"])
-            except ConfigError as exc:
-                raise SettingsError(str(exc)) from None
-            parameters[delays_param] = os.environ["RECHECK_DELAYS"].replace(" ", "")
-        aws = LocalAws(parameters, secrets).start()
+        aws = LocalAws(*stack_inputs(settings, template, env)).start()
         try:
             endpoint = aws.serve_endpoint(settings.moto_port)
             for function in aws.functions.values():  # bulk results_url: presigned for the local S3 endpoint
@@ -417,8 +431,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
             api.start()
         except OSError as exc:
             raise SettingsError(f"cannot listen on 127.0.0.1:{settings.port} ({exc.strerror}); set PORT") from None
-        sqs = aws.client("sqs")
-        workers = [QueueWorker(mapping, sqs, log=log).start() for mapping in aws.mappings if mapping.enabled]
+        workers = start_queue_workers(aws, log)
         api.workers = workers  # their counters in GET /_local/queues
         events = ChangeEventReader(aws, api.change_events, log=log).start()
         log(banner(settings, api, aws))
