@@ -78,7 +78,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     "OpenMarketTrackingFunction": tracking_grants("OpenMarket"),
     "WooxyTrackingFunction": tracking_grants("Wooxy"),
     "WwtTrackingFunction": tracking_grants("Wwt"),
-    # jobs.run_chunk -> JobStore.record_chunk: a bulk chunk's reports (PutObject) and its counts (UpdateItem).
+    # bulk.steps.run_chunk -> JobStore.record_chunk: a bulk chunk's reports (PutObject) and its counts (UpdateItem).
     "WooxyChunkFunction": {
         "WooxySecret": {"secretsmanager:GetSecretValue"},
         "BulkBucket/jobs/*/chunks/*": {"s3:PutObject"},
@@ -86,7 +86,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "WooxyChunkLogGroup": LOGS,
         "*": XRAY,
     },
-    # jobs.JobStore: ids, chunk lists and results in S3 (also the presigned results URL: GetObject), the job
+    # bulk.storage.JobStore: ids, chunk lists and results in S3 (also the presigned results URL: GetObject), the job
     # item (put, get, update), starting a job and reading how it ended.
     "WooxyBulkFunction": {
         "BulkBucket/jobs/*": {"s3:GetObject", "s3:PutObject"},

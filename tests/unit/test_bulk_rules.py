@@ -1,4 +1,4 @@
-"""The bulk rules (sms_status.bulk): input validation, chunking, failed-chunk reports and the job document."""
+"""The bulk rules (sms_status.bulk.rules): input validation, chunking, failed-chunk reports and the job document."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sms_status.bulk import (
+from sms_status.bulk.rules import (
     CHUNK_SIZE,
     MAX_INLINE_IDS,
     MAX_JOB_IDS,
@@ -16,9 +16,10 @@ from sms_status.bulk import (
     Job,
     chunks,
     is_job_id,
+    merge_results,
     new_job_id,
     parse_body,
-    validate_ids,
+    to_lines,
 )
 from sms_status.errors import InvalidRequest
 
@@ -29,13 +30,13 @@ def test_limits_are_the_pinned_ones():
 
 
 def test_validation_keeps_first_occurrences_in_request_order():
-    assert validate_ids({"ids": ["b", "a", "b", "c", "a"]}, 10) == ["b", "a", "c"]
+    assert parse_body(json.dumps({"ids": ["b", "a", "b", "c", "a"]}), 10) == ["b", "a", "c"]
 
 
 def test_the_limit_counts_ids_as_sent_not_as_distinct():
-    assert len(validate_ids({"ids": ["a"] * 10}, 10)) == 1
+    assert len(parse_body(json.dumps({"ids": ["a"] * 10}), 10)) == 1
     with pytest.raises(InvalidRequest) as raised:
-        validate_ids({"ids": ["a"] * 11}, 10)
+        parse_body(json.dumps({"ids": ["a"] * 11}), 10)
     assert raised.value.details == {"max": 10, "count": 11}
     assert raised.value.message == "ids must be an array of 1 to 10 strings, got 11"
 
@@ -54,7 +55,7 @@ def test_the_limit_counts_ids_as_sent_not_as_distinct():
 )
 def test_validation_rejects_with_a_message_naming_the_problem(payload: Any, message: str):
     with pytest.raises(InvalidRequest) as raised:
-        validate_ids(payload, 10)
+        parse_body(json.dumps(payload), 10)
     assert raised.value.message.endswith(message)
     assert raised.value.http_status == 400
 
@@ -171,3 +172,23 @@ def test_results_url_only_once_succeeded():
     assert job.document("https://s3/results")["results_url"] == "https://s3/results"
     job.state = "failed"
     assert job.document("https://s3/results")["results_url"] is None
+
+
+# ---- the merge of chunk results ----------------------------------------------------------------------
+def test_merge_keeps_chunk_order_and_needs_no_ids_when_every_chunk_answered():
+    assert merge_results([["a1", "a2"], ["b1"], []]) == ["a1", "a2", "b1"]
+
+
+def test_merge_gives_a_missing_chunk_internal_error_reports_for_its_ids_in_place():
+    lines = merge_results([["r0"], None, ["r2"]], [["x"], ["y", "z"], ["w"]])
+    assert (lines[0], lines[-1]) == ("r0", "r2")
+    lost = [json.loads(line) for line in lines[1:3]]
+    assert [report["id"] for report in lost] == ["y", "z"]
+    shapes = {(r["status"], r["final"], r["retryable"], r["provider_status"]["code"]) for r in lost}
+    assert shapes == {("unknown", False, True, "internal_error")}
+    assert lines[1:3] == to_lines(lost)
+
+
+def test_merge_of_a_missing_chunk_without_its_ids_is_refused():
+    with pytest.raises(ValueError, match="chunk 1"):
+        merge_results([["r0"], None])

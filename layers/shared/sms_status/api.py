@@ -150,8 +150,7 @@ def create_tracked_app() -> APIGatewayRestResolver:
 
 def create_bulk_app() -> APIGatewayRestResolver:
     """POST /wooxy/status/bulk (inline, up to 10,000 ids), POST /wooxy/bulk-jobs (up to 100,000), GET a job."""
-    from .bulk import FAILED, MAX_INLINE_IDS, MAX_JOB_IDS, RUNNING, SUCCEEDED, Job, is_job_id, parse_body
-    from .jobs import job_store, wait_for
+    from .bulk import FAILED, MAX_INLINE_IDS, MAX_JOB_IDS, RUNNING, SUCCEEDED, Job, bulk_jobs, is_job_id, parse_body, wait_for
 
     app = APIGatewayRestResolver()
 
@@ -161,10 +160,11 @@ def create_bulk_app() -> APIGatewayRestResolver:
     @app.post("/wooxy/status/bulk")
     def bulk_inline() -> Response:
         ids = parse_body(request_body(app.current_event), MAX_INLINE_IDS)
-        store = job_store()
+        jobs = bulk_jobs()
+        store = jobs.store
         # Wait here, never in the chunk function: a waiter holding one of its slots could starve its own chunks.
         budget = app.lambda_context.get_remaining_time_in_millis() / 1000 - 2  # time to read and answer
-        job = wait_for(store, store.submit(ids), min(store.config.inline_wait, budget))
+        job = wait_for(jobs, jobs.submit(ids), min(store.config.inline_wait, budget))
         if job.state == RUNNING:
             return accepted(job)
         if job.state == FAILED:
@@ -177,16 +177,17 @@ def create_bulk_app() -> APIGatewayRestResolver:
     @app.post("/wooxy/bulk-jobs")
     def bulk_job() -> Response:
         ids = parse_body(request_body(app.current_event), MAX_JOB_IDS)
-        return accepted(job_store().submit(ids))
+        return accepted(bulk_jobs().submit(ids))
 
     @app.get("/wooxy/bulk-jobs/<job_id>")
     @decoded_path
     def get_job(job_id: str) -> Response:
-        store = job_store()
-        job = store.get(job_id) if is_job_id(job_id) else None
+        jobs = bulk_jobs()
+        store = jobs.store
+        job = jobs.get(job_id) if is_job_id(job_id) else None
         if job is None:
             return json_response(404, InvalidRequest("no such bulk job (job data expires)", {"job_id": job_id[:64]}).to_body())
-        job = store.refresh(job)
+        job = jobs.refresh(job)
         # Signed anew on each GET: a caller whose URL has expired asks for the job again.
         return json_response(200, job.document(store.results_url(job.job_id) if job.state == SUCCEEDED else None))
 

@@ -1,4 +1,4 @@
-"""Bulk jobs on AWS: where each piece of a job lives, and the steps that move it (docs/bulk.md).
+"""Bulk jobs' storage: where each piece of a job lives, in S3 and the jobs table (docs/bulk.md).
 
 S3 (the bulk bucket), under `jobs/<job_id>/`:
 - `chunks.json`: the distinct ids cut into 100-id chunks, a JSON array of arrays: the state machine's ItemReader.
@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from functools import cache
 from typing import Any
 
-from .bulk import FAILED, PROVIDER, RUNNING, SUCCEEDED, ChunkFailure, ChunkTask, Job, chunks, count_statuses, new_job_id, to_lines
-from .config import BulkConfig
-from .model import iso, parse_iso, utcnow
-from .observability import emit, logger
+from ..config import BulkConfig
+from ..model import iso, utcnow
+from ..observability import logger
+from .rules import FAILED, RUNNING, SUCCEEDED, Job, chunks, count_statuses, merge_results, new_job_id, to_lines
 
 READ_THREADS = 16  # chunk files fetched at once when a job is finished (1,000 small GETs for 100,000 ids)
 
@@ -38,11 +36,10 @@ def chunk_key(job_id: str, index: int) -> str:
 class JobStore:
     """The job's S3 objects and its DynamoDB item, through boto3 (created lazily: only bulk code pays for it)."""
 
-    def __init__(self, config: BulkConfig, s3: Any, table: Any, sfn: Any = None, presigner: Any = None) -> None:
+    def __init__(self, config: BulkConfig, s3: Any, table: Any, presigner: Any = None) -> None:
         self.config = config
         self.s3 = s3
         self.table = table
-        self.sfn = sfn
         self.presigner = presigner or s3
 
     @classmethod
@@ -57,9 +54,8 @@ class JobStore:
         if config.results_endpoint:  # the local run: a URL the caller can fetch from 127.0.0.1
             path_style = Config(signature_version="s3v4", s3={"addressing_style": "path"})
             presigner = boto3.client("s3", endpoint_url=config.results_endpoint, config=path_style)
-        sfn = boto3.client("stepfunctions", config=bounded) if config.state_machine_arn else None
         table = boto3.resource("dynamodb", config=bounded).Table(config.table)
-        return cls(config, s3, table, sfn, presigner)
+        return cls(config, s3, table, presigner)
 
     # ---- the job item ----
     def create(self, ids: list[str]) -> Job:
@@ -82,27 +78,14 @@ class JobStore:
         self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(job_id)")
         return job
 
-    def start(self, job: Job) -> Job:
-        """Start the job's execution, named after the job (a second start of the same job is refused by AWS)."""
-        started = self.sfn.start_execution(
-            stateMachineArn=self.config.state_machine_arn, name=job.job_id, input=json.dumps({"job_id": job.job_id})
-        )
-        job.execution_arn = started["executionArn"]
+    def set_execution(self, job: Job, execution_arn: str) -> Job:
+        job.execution_arn = execution_arn
         self.table.update_item(
             Key={"job_id": job.job_id},
             UpdateExpression="SET execution_arn = :arn",
-            ExpressionAttributeValues={":arn": job.execution_arn},
+            ExpressionAttributeValues={":arn": execution_arn},
         )
         return job
-
-    def submit(self, ids: list[str]) -> Job:
-        """A new job, stored and started. One that cannot be started is failed at once, never left running."""
-        job = self.create(ids)
-        try:
-            return self.start(job)
-        except Exception:
-            self.fail(job.job_id)
-            raise
 
     def get(self, job_id: str) -> Job | None:
         item = self.table.get_item(
@@ -157,11 +140,7 @@ class JobStore:
             raise LookupError(f"no bulk job {job_id}")
         with ThreadPoolExecutor(READ_THREADS) as pool:
             parts = list(pool.map(lambda index: self._chunk_lines(job_id, index), range(job.chunk_count)))
-        if any(part is None for part in parts):
-            ids = self._chunk_ids(job_id)
-            failure = ChunkFailure("internal_error", "this chunk was not looked up (its answer was lost)", True)
-            parts = [part if part is not None else to_lines(failure.reports(ids[n])) for n, part in enumerate(parts)]
-        lines = [line for part in parts for line in part or ()]
+        lines = merge_results(parts, self._chunk_ids(job_id) if None in parts else None)
         _, results_key = _keys(job_id)
         self.s3.put_object(
             Bucket=self.config.bucket, Key=results_key, Body=("\n".join(lines) + "\n").encode(), ContentType="application/x-ndjson"
@@ -188,17 +167,6 @@ class JobStore:
                 ExpressionAttributeValues={":failed": FAILED, ":running": RUNNING, ":at": iso(utcnow())},
             )
 
-    def refresh(self, job: Job) -> Job:
-        """A running job whose execution has ended without finishing it (timed out, aborted, failed before it could
-        say so) is failed: asking Step Functions is the only way to know."""
-        if job.state != RUNNING or not job.execution_arn or self.sfn is None:
-            return job
-        status = self.sfn.describe_execution(executionArn=job.execution_arn)["status"]
-        if status in ("FAILED", "TIMED_OUT", "ABORTED"):
-            self.fail(job.job_id)
-            return self.get(job.job_id) or job
-        return job
-
     # ---- reading ----
     def results_lines(self, job_id: str) -> list[str]:
         _, results_key = _keys(job_id)
@@ -221,91 +189,3 @@ class JobStore:
     def _chunk_ids(self, job_id: str) -> list[list[str]]:
         chunks_key, _ = _keys(job_id)
         return json.loads(self.s3.get_object(Bucket=self.config.bucket, Key=chunks_key)["Body"].read())
-
-
-def wait_for(store: JobStore, job: Job, seconds: float, sleep: Callable[[float], None] = time.sleep) -> Job:
-    """Poll the job item until the job is no longer running or `seconds` have passed (then the job as it is)."""
-    deadline = time.monotonic() + seconds
-    pause = 0.05
-    while job.state == RUNNING:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return job
-        sleep(min(pause, remaining))
-        pause = min(pause * 1.5, 0.5)  # quick answers for small jobs, few reads for large ones
-        job = store.get(job.job_id) or job
-    return job
-
-
-def job_store() -> JobStore:
-    """The store for this function's settings. Cached per settings rather than once per process: the local run
-    hosts every function in one process, and only the bulk function's settings can start jobs."""
-    from .config import ConfigError
-    from .errors import ServiceError
-
-    try:
-        return _store_for(BulkConfig.from_env())
-    except ConfigError as exc:
-        raise ServiceError(f"configuration error: {exc}") from exc
-
-
-@cache
-def _store_for(config: BulkConfig) -> JobStore:
-    return JobStore.from_config(config)
-
-
-def count_job(job: Job) -> None:
-    """The metrics of a finished job: its ids, how long it took, its reports per status."""
-    provider = str(PROVIDER)
-    emit("BulkJobIds", job.total, provider=provider)
-    started, finished = parse_iso(job.created_at), parse_iso(job.finished_at)
-    if started and finished:
-        emit("BulkJobDuration", (finished - started).total_seconds(), provider=provider)
-    for status, count in job.counts.items():
-        emit("BulkJobReports", count, provider=provider, status=status)
-
-
-# ---- the state machine's tasks ---------------------------------------------------------------------------------
-def run_chunk(event: object, look_up: Callable[[list[str]], list[Any]]) -> dict[str, int]:
-    """The chunk function's task `{"bulk_chunk": {job_id, index, ids}}`: one Wooxy request, its reports stored.
-
-    Provider failures are raised, named by their pinned code (`bulk.named_by_code`), so the state machine's
-    Retry/Catch can tell a Wooxy outage (retried) from a refusal; once retries are spent its Catch sends the
-    chunk to `record_failed_chunk`. The answer is a count, never the reports: payloads stay small.
-    """
-    from .bulk import named_by_code
-    from .errors import ServiceError
-
-    task = ChunkTask.parse(event)
-    try:
-        reports = [report.to_dict() for report in look_up(task.ids)]
-    except ServiceError as error:
-        raise named_by_code(error) from error
-    job_store().record_chunk(task.job_id, task.index, reports)
-    return {"count": len(reports)}
-
-
-def run_step(event: Mapping[str, Any]) -> dict[str, Any]:
-    """The bulk function's tasks (no provider calls): a failed chunk's error reports, finishing, failing."""
-    store = job_store()
-    if "bulk_failed_chunk" in event:
-        step = event["bulk_failed_chunk"]
-        task = ChunkTask.parse(step)
-        failure = ChunkFailure.from_task_error(str(step.get("error") or "States.Unknown"), step.get("cause"))
-        store.record_chunk(task.job_id, task.index, failure.reports(task.ids))
-        logger.warning(
-            "bulk chunk failed",
-            extra={"job_id": task.job_id, "index": task.index, "error_code": failure.code, "task_error": step.get("error")},
-        )
-        return {"count": len(task.ids)}
-    if "bulk_finish" in event:
-        job = store.finish(str(event["bulk_finish"]["job_id"]))
-        logger.info("bulk job finished", extra={"job_id": job.job_id, "total": job.total, "counts": job.counts})
-        count_job(job)
-        return {"job_id": job.job_id, "total": job.total}
-    if "bulk_job_failed" in event:
-        job_id = str(event["bulk_job_failed"]["job_id"])
-        store.fail(job_id)
-        logger.error("bulk job failed", extra={"job_id": job_id, "error": event["bulk_job_failed"].get("error")})
-        return {"job_id": job_id}
-    raise ValueError(f"not a bulk step: {sorted(event)}")

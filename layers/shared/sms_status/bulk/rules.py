@@ -1,8 +1,9 @@
-"""Wooxy bulk lookups: the rules, with no AWS in them (docs/bulk.md has the whole flow).
+"""Wooxy bulk lookups: the rules, pure (no AWS, no clock of their own; docs/bulk.md has the whole flow).
 
 A bulk run is a *job*: its distinct ids are cut into chunks of `CHUNK_SIZE` (Wooxy's per-request limit), each
 chunk is one Wooxy request whose reports are stored apart, and the job ends with one results file in request
-order. This module decides what goes where; `jobs.py` does the storing and `api.py` the HTTP side.
+order. This module decides what goes where and who may see it; `storage.py` does the storing, `executions.py`
+talks to Step Functions, `steps.py` runs the state machine's steps and `api.py` the HTTP side.
 
 Ids are never logged (only counts): they are the caller's data.
 """
@@ -17,10 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InvalidRequest, ServiceError
-from .lookup import MAX_BATCH, distinct
-from .model import Provider, ProviderStatus, Report, Status, to_json
-from .validation import id_body, parse_id_body
+from ..errors import InvalidRequest, ServiceError
+from ..lookup import MAX_BATCH, distinct
+from ..model import Provider, ProviderStatus, Report, Status, to_json
+from ..validation import parse_id_body
 
 PROVIDER = Provider.WOOXY  # only Wooxy takes 100 ids per request
 CHUNK_SIZE = MAX_BATCH  # Wooxy's documented per-request limit
@@ -34,13 +35,8 @@ RETRYABLE_CODES = frozenset({"provider_unavailable", "provider_timeout"})
 FINAL_CODES = frozenset({"provider_error", "credentials_error", "invalid_request", "internal_error"})
 
 
-def validate_ids(payload: object, limit: int) -> list[str]:
-    """The distinct ids of a body `{"ids": [...]}`, in request order; InvalidRequest naming the problem."""
-    _, _, ids = id_body(payload, {"ids": "id"}, limit)
-    return distinct(ids)
-
-
 def parse_body(raw: str | bytes | None, limit: int) -> list[str]:
+    """The distinct ids of a body `{"ids": [...]}`, in request order; InvalidRequest naming the problem."""
     _, _, ids = parse_id_body(raw, {"ids": "id"}, limit)
     return distinct(ids)
 
@@ -137,6 +133,23 @@ def to_lines(reports: Iterable[dict[str, Any]]) -> list[str]:
 
 def count_statuses(statuses: Iterable[str]) -> dict[str, int]:
     return dict(Counter(statuses))
+
+
+LOST_CHUNK = ChunkFailure("internal_error", "this chunk was not looked up (its answer was lost)", True)
+
+
+def merge_results(parts: Sequence[Sequence[str] | None], chunk_ids: Sequence[Sequence[str]] | None = None) -> list[str]:
+    """The results file's lines in request order: each chunk's lines, by index. A chunk with no file (its failure
+    could not even be recorded) gets `LOST_CHUNK` error reports for its ids (`chunk_ids[index]`), so the results
+    always hold one report per distinct id. `chunk_ids` is needed only when a part is missing."""
+    lines: list[str] = []
+    for index, part in enumerate(parts):
+        if part is None:
+            if chunk_ids is None:
+                raise ValueError(f"chunk {index} has no reports and no ids were given for it")
+            part = to_lines(LOST_CHUNK.reports(chunk_ids[index]))
+        lines.extend(part)
+    return lines
 
 
 @dataclass

@@ -1,0 +1,66 @@
+"""Wooxy bulk lookups and jobs (docs/bulk.md), in parts named for what they do:
+
+- `rules`: pure: validation, chunks, job ids, the job document, counts, the merge of chunk results;
+- `storage`: the job's S3 objects and its item in the jobs table;
+- `executions`: the job's Step Functions execution;
+- `lifecycle`: a job across both (submit, watch, finish, fail);
+- `steps`: the state machine's steps (a chunk, a failed chunk, finish, fail).
+
+The routes (`api.create_bulk_app`) and the two functions import from here.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from ..config import BulkConfig, ConfigError
+from ..errors import ServiceError
+from .executions import Executions
+from .lifecycle import BulkJobs, wait_for
+from .rules import FAILED, MAX_INLINE_IDS, MAX_JOB_IDS, RUNNING, SUCCEEDED, Job, is_job_id, parse_body
+from .steps import run_chunk, run_step
+from .storage import JobStore
+
+__all__ = [
+    "FAILED",
+    "MAX_INLINE_IDS",
+    "MAX_JOB_IDS",
+    "RUNNING",
+    "SUCCEEDED",
+    "BulkJobs",
+    "Job",
+    "JobStore",
+    "bulk_jobs",
+    "is_job_id",
+    "job_store",
+    "parse_body",
+    "run_chunk",
+    "run_step",
+    "wait_for",
+]
+
+
+def bulk_jobs() -> BulkJobs:
+    """The jobs of this function's settings. Cached per settings rather than once per process: the local run
+    hosts every function in one process, and only the bulk function's settings can start jobs."""
+    try:
+        return _jobs_for(BulkConfig.from_env())
+    except ConfigError as exc:
+        raise ServiceError(f"configuration error: {exc}") from exc
+
+
+def job_store() -> JobStore:
+    return bulk_jobs().store
+
+
+@cache
+def _jobs_for(config: BulkConfig) -> BulkJobs:
+    import boto3
+    from botocore.config import Config
+
+    store = JobStore.from_config(config)
+    executions = None
+    if config.state_machine_arn:
+        bounded = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+        executions = Executions(boto3.client("stepfunctions", config=bounded), config.state_machine_arn)
+    return BulkJobs(store, executions)
