@@ -9,13 +9,19 @@ import pytest
 
 from sms_status.bulk.rules import (
     CHUNK_SIZE,
+    EXECUTION_TIMEOUT,
     MAX_INLINE_IDS,
     MAX_JOB_IDS,
+    SLOT_SECONDS,
+    STACK_SLOTS,
     ChunkFailure,
     ChunkTask,
     Job,
+    caller_of,
+    caller_slots,
     chunks,
     is_job_id,
+    live_slots,
     merge_results,
     new_job_id,
     parse_body,
@@ -192,3 +198,37 @@ def test_merge_gives_a_missing_chunk_internal_error_reports_for_its_ids_in_place
 def test_merge_of_a_missing_chunk_without_its_ids_is_refused():
     with pytest.raises(ValueError, match="chunk 1"):
         merge_results([["r0"], None])
+
+
+# ---- owners, slots, expiry ---------------------------------------------------------------------------
+def test_the_caller_is_the_iam_principal_api_gateway_names():
+    # A SigV4-authorised REST proxy event: requestContext.identity holds the principal (an assumed role here).
+    role = "arn:aws:sts::123456789012:assumed-role/Sender/session-1"
+    assert caller_of({"identity": {"userArn": role, "caller": "AROAEXAMPLE:session-1", "accessKey": "ASIAEXAMPLE"}}) == role
+    assert caller_of({"identity": {"userArn": None, "caller": "AIDAEXAMPLE", "accessKey": "AKIAEXAMPLE"}}) == "AIDAEXAMPLE"
+    assert caller_of({"identity": {"userArn": "", "caller": " ", "accessKey": "AKIAEXAMPLE"}}) == "AKIAEXAMPLE"
+    assert caller_of({"identity": {"sourceIp": "127.0.0.1", "userArn": None}}) is None
+    assert caller_of({}) is caller_of(None) is None
+
+
+def test_running_jobs_items_can_never_be_read_as_jobs():
+    assert not is_job_id(STACK_SLOTS)
+    key = caller_slots("arn:aws:iam::123456789012:user/alice")
+    assert not is_job_id(key)
+    assert "alice" not in key
+    assert key == caller_slots("arn:aws:iam::123456789012:user/alice") != caller_slots("arn:aws:iam::123456789012:user/bob")
+
+
+def test_slots_lapse_once_their_time_has_passed():
+    assert live_slots({"a": 100, "b": 200}, 150) == {"b": 200}
+    assert live_slots({"a": 100}, 99.5) == {"a": 100}
+    assert SLOT_SECONDS > EXECUTION_TIMEOUT  # a job that died unseen frees its slot only once it cannot run
+
+
+def test_a_job_is_visible_to_its_owner_only_and_only_until_it_expires():
+    job = Job(job_id="f" * 32, total=1, chunk_count=1, created_at="t", owner="alice", expires_at=1_000)
+    assert job.visible_to("alice", 999.0)
+    assert not job.visible_to("alice", 1_000.0)
+    assert not job.visible_to("bob", 999.0)
+    assert not job.visible_to(None, 999.0)
+    assert not Job(job_id="f" * 32, total=1, chunk_count=1, created_at="t").visible_to("alice", 0.0)  # nobody's job

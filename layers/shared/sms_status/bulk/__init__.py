@@ -16,8 +16,8 @@ from functools import cache
 from ..config import BulkConfig, ConfigError
 from ..errors import ServiceError
 from .executions import Executions
-from .lifecycle import BulkJobs, wait_for
-from .rules import FAILED, MAX_INLINE_IDS, MAX_JOB_IDS, RUNNING, SUCCEEDED, Job, is_job_id, parse_body
+from .lifecycle import SYSTEM_CLOCK, BulkJobs, Clock, answer_by, arrival_of
+from .rules import FAILED, MAX_INLINE_IDS, MAX_JOB_IDS, RUNNING, SUCCEEDED, Job, caller_of, is_job_id, parse_body
 from .steps import run_chunk, run_step
 from .storage import JobStore
 
@@ -27,16 +27,20 @@ __all__ = [
     "MAX_JOB_IDS",
     "RUNNING",
     "SUCCEEDED",
+    "SYSTEM_CLOCK",
     "BulkJobs",
+    "Clock",
     "Job",
     "JobStore",
+    "answer_by",
+    "arrival_of",
     "bulk_jobs",
+    "caller_of",
     "is_job_id",
     "job_store",
     "parse_body",
     "run_chunk",
     "run_step",
-    "wait_for",
 ]
 
 
@@ -55,12 +59,11 @@ def job_store() -> JobStore:
 
 @cache
 def _jobs_for(config: BulkConfig) -> BulkJobs:
-    import boto3
-    from botocore.config import Config
+    from ..aws import client
+    from .storage import STORE_BUDGET
 
     store = JobStore.from_config(config)
     executions = None
     if config.state_machine_arn:
-        bounded = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
-        executions = Executions(boto3.client("stepfunctions", config=bounded), config.state_machine_arn)
+        executions = Executions(client("stepfunctions", STORE_BUDGET), config.state_machine_arn)
     return BulkJobs(store, executions)

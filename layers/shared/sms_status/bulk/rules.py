@@ -10,11 +10,12 @@ Ids are never logged (only counts): they are the caller's data.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,12 @@ MAX_JOB_IDS = 100_000  # pinned: POST /wooxy/bulk-jobs
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+EXECUTION_TIMEOUT = 3600  # seconds: the state machine's TimeoutSeconds (a test holds them equal)
+# A running job holds a slot of the stack's and of its caller's budget until it finishes or fails; a slot whose
+# job died without saying so (a crash between the two writes, a lost Finish) lapses once the job's execution
+# cannot be running any more: the execution's timeout plus a margin for the steps that end it.
+SLOT_SECONDS = EXECUTION_TIMEOUT + 300
+RETRY_AFTER = 30  # seconds a caller over the budget is told to wait (Retry-After): a typical job's length
 # Error names a chunk's Lambda task can fail with (errors.py codes), and whether asking again may help.
 RETRYABLE_CODES = frozenset({"provider_unavailable", "provider_timeout"})
 FINAL_CODES = frozenset({"provider_error", "credentials_error", "invalid_request", "internal_error"})
@@ -44,6 +51,31 @@ def parse_body(raw: str | bytes | None, limit: int) -> list[str]:
 def chunks(ids: Sequence[str]) -> list[list[str]]:
     """Consecutive slices of at most CHUNK_SIZE ids: chunk i holds ids[i*100:(i+1)*100], so chunk order is request order."""
     return [list(ids[start : start + CHUNK_SIZE]) for start in range(0, len(ids), CHUNK_SIZE)]
+
+
+def caller_of(request_context: Mapping[str, Any] | None) -> str | None:
+    """Who is asking, as API Gateway's SigV4 (AWS_IAM) authorization says: the IAM principal's ARN
+    (`identity.userArn`: a user, or `arn:aws:sts::<account>:assumed-role/<role>/<session>`), else its
+    `caller` id, else the access key id. None when the request carries no identity (no IAM authorization)."""
+    identity = (request_context or {}).get("identity") or {}
+    for name in ("userArn", "caller", "accessKey"):
+        value = identity.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+STACK_SLOTS = "slots:stack"  # jobs-table items that count running jobs; never a job id (those are 32 hex)
+
+
+def caller_slots(owner: str) -> str:
+    """The key of a caller's running-jobs item: a digest, so the key is short and says nothing of the caller."""
+    return "slots:caller:" + hashlib.sha256(owner.encode()).hexdigest()[:40]
+
+
+def live_slots(slots: Mapping[str, Any], now: float) -> dict[str, int]:
+    """The slots (job id -> the epoch second it lapses) still held at `now`."""
+    return {job_id: int(until) for job_id, until in slots.items() if int(until) > now}
 
 
 def new_job_id() -> str:
@@ -165,6 +197,12 @@ class Job:
     counts: dict[str, int] = field(default_factory=dict)
     finished_at: str | None = None
     execution_arn: str | None = None
+    owner: str | None = None  # the caller that submitted it (`caller_of`); never shown
+    expires_at: int | None = None  # epoch seconds: its data is deleted from then on (BulkRetentionDays)
+
+    def visible_to(self, caller: str | None, now: float) -> bool:
+        """Only its owner sees a job, and only while its data lasts (the table's TTL deletes late)."""
+        return caller is not None and self.owner == caller and (self.expires_at is None or now < self.expires_at)
 
     def document(self, results_url: str | None = None) -> dict[str, Any]:
         """The pinned job document. `counts` keeps the order of the normalized statuses, zeros left out."""

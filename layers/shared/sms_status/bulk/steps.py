@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import ServiceError
 from ..model import parse_iso
 from ..observability import emit, logger
-from .rules import PROVIDER, ChunkFailure, ChunkTask, Job, named_by_code
+from .rules import PROVIDER, SUCCEEDED, ChunkFailure, ChunkTask, Job, named_by_code
 
 
 def count_job(job: Job) -> None:
@@ -59,7 +59,8 @@ def run_step(event: Mapping[str, Any]) -> dict[str, Any]:
     if "bulk_finish" in event:
         job = jobs.finish(str(event["bulk_finish"]["job_id"]))
         logger.info("bulk job finished", extra={"job_id": job.job_id, "state": job.state, "total": job.total, "counts": job.counts})
-        count_job(job)
+        if job.state == SUCCEEDED:
+            count_job(job)
         return {"job_id": job.job_id, "total": job.total}
     if "bulk_job_failed" in event:
         job_id = str(event["bulk_job_failed"]["job_id"])
