@@ -36,13 +36,12 @@ class CallBudget:
         return self.attempts * (self.connect_timeout + self.read_timeout) + backoff
 
 
-DEFAULT_BUDGET = CallBudget()
-
-
 @cache
-def _config(budget: CallBudget = DEFAULT_BUDGET, signature_version: str | None = None) -> Any:
+def _config(budget: CallBudget | None = None, signature_version: str | None = None) -> Any:
+    """A client config for `budget`; None: the module's bounds as they are when first asked (tests shorten them)."""
     from botocore.config import Config
 
+    budget = budget or CallBudget(CONNECT_TIMEOUT, READ_TIMEOUT, ATTEMPTS)
     return Config(
         connect_timeout=budget.connect_timeout,
         read_timeout=budget.read_timeout,
@@ -52,13 +51,13 @@ def _config(budget: CallBudget = DEFAULT_BUDGET, signature_version: str | None =
     )
 
 
-def client(service: str, budget: CallBudget = DEFAULT_BUDGET, **kwargs: Any) -> Any:
+def client(service: str, budget: CallBudget | None = None, **kwargs: Any) -> Any:
     import boto3
 
     return boto3.client(service, config=_config(budget, "s3v4" if service == "s3" else None), **kwargs)
 
 
-def resource(service: str, budget: CallBudget = DEFAULT_BUDGET) -> Any:
+def resource(service: str, budget: CallBudget | None = None) -> Any:
     import boto3
 
     return boto3.resource(service, config=_config(budget))
