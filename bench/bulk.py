@@ -5,7 +5,7 @@ request. Each figure is a ratio to the physical bound measured in the same run:
 - 10,000 ids inline (POST /wooxy/status/bulk), 100 ms a request: bound 100 requests / 4 at a time x 0.1 s = 2.5 s.
 - a 100,000-id job (POST /wooxy/bulk-jobs until GET says succeeded), 50 ms a request: bound 1,000 / 4 x 0.05 = 12.5 s.
   (4 at a time: bulk's share of Wooxy's limit, the template's WooxyBulkConcurrency default.)
-- CPU milliseconds per 100-id chunk: the chunk function's task (`jobs.run_chunk`) as this thread's CPU
+- CPU milliseconds per 100-id chunk: the chunk function's task (`steps.run_chunk`) as this thread's CPU
   time, network waits excluded; once with the chunk's S3 and DynamoDB writes answered by moto in this thread
   (what the local run costs), once with them recorded in memory (what our code costs; Lambda bills that plus
   boto3's share of two requests).
@@ -28,7 +28,7 @@ from local.function_env import install_function_environ
 from local.sandboxes.wooxy import DEFAULT_CREDENTIALS, WooxySandbox
 from local.stack import LocalAws
 from local.template import TEMPLATE, load_template_checked
-from sms_status import jobs
+from sms_status.bulk import rules, steps
 from sms_status.observability import logger
 from tests.apigw import rest_event
 
@@ -43,12 +43,12 @@ def bound(ids: int, latency: float) -> float:
 
 
 class ChunkCpu:
-    """Wraps jobs.run_chunk to record the CPU time of each chunk task on its own thread."""
+    """Wraps steps.run_chunk to record the CPU time of each chunk task on its own thread."""
 
     def __init__(self) -> None:
         self.samples: list[float] = []
         self._lock = threading.Lock()
-        self._original = jobs.run_chunk
+        self._original = steps.run_chunk
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         start = time.thread_time()
@@ -88,19 +88,19 @@ def our_chunk_cpu(sandbox: WooxySandbox, ids: list[str], rounds: int = 200) -> f
 
     class MemoryStore:
         def record_chunk(self, job_id: str, index: int, reports: list[dict[str, Any]]) -> None:
-            body = "\n".join(jobs.to_lines(reports)) + "\n"  # what record_chunk serialises before its two writes
-            self.last = (body.encode(), jobs.count_statuses(report["status"] for report in reports))
+            body = "\n".join(rules.to_lines(reports)) + "\n"  # what record_chunk serialises before its two writes
+            self.last = (body.encode(), rules.count_statuses(report["status"] for report in reports))
 
     from sms_status.model import Provider
     from sms_status.services import look_up
 
     samples = []
     sandbox.latency = 0.0
-    with mock.patch.object(jobs, "job_store", MemoryStore):
+    with mock.patch("sms_status.bulk.job_store", MemoryStore):
         for n in range(rounds):
             chunk = ids[(n % 100) * 100 : (n % 100 + 1) * 100]
             start = time.thread_time()
-            jobs.run_chunk({"job_id": "0" * 32, "index": n, "ids": chunk}, lambda part: look_up(Provider.WOOXY, part, via="bulk"))
+            steps.run_chunk({"job_id": "0" * 32, "index": n, "ids": chunk}, lambda part: look_up(Provider.WOOXY, part, via="bulk"))
             samples.append(time.thread_time() - start)
     return statistics.median(samples) * 1000
 
@@ -115,7 +115,7 @@ def main() -> None:
         logger.registered_handler.setStream(io.StringIO())  # the handlers' JSON logs are written, not shown
         cpu = ChunkCpu()
         try:
-            with redirect_stdout(io.StringIO()), mock.patch.object(jobs, "run_chunk", cpu):
+            with redirect_stdout(io.StringIO()), mock.patch("sms_status.bulk.run_chunk", cpu):
                 inline_run(aws, sandbox, ids[:1_000])  # warm: secret cached, HTTP pool open, as in a warm Lambda
                 sandbox.latency = INLINE_LATENCY
                 cpu.samples.clear()

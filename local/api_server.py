@@ -9,7 +9,10 @@
 - Only loopback may talk to it: a Host header other than 127.0.0.1, localhost or [::1] (any port) is refused,
   so a web page cannot reach it through DNS rebinding. Content-Length is checked before anything is read:
   not a number, negative, or a chunked body is 400; more than API Gateway's 10 MB is 413.
-Local mode does not check SigV4: every request is accepted unsigned.
+Local mode does not check SigV4: every request is accepted unsigned. It does name the caller as API Gateway's
+IAM authorization would (`requestContext.identity`), so the handlers' per-caller rules run unchanged: the access
+key id of a SigV4 `Authorization` header (`AWS4-HMAC-SHA256 Credential=<key id>/...`) when one is sent, else one
+local caller (`local_identity`).
 
 Local-only controls live under /_local/ (not part of the API): enqueue a tracking message, read the
 captured change events, queue depths with each queue's poller counters (batches, throttled batches ...),
@@ -43,6 +46,27 @@ from local.template import ACCOUNT, OPENAPI, load_yaml
 HTTP_METHODS = ("get", "post", "put", "delete", "patch", "head", "options")
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit: a larger request is 413 there too
 LOOPBACK_HOST = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?", re.IGNORECASE)
+SIGV4_CREDENTIAL = re.compile(r"AWS4-HMAC-SHA256\s+Credential=([A-Za-z0-9]{1,128})/")
+LOCAL_CALLER = "local"  # the one caller of unsigned local requests
+
+
+def local_identity(headers: dict[str, str], user_agent: str | None = None) -> dict[str, Any]:
+    """`requestContext.identity` as API Gateway fills it for a request its AWS_IAM authorizer let through: the
+    access key id, the caller's principal id (`caller`) and ARN (`userArn`), here all made from the key id of a
+    SigV4 Authorization header (its signature is not checked), or from LOCAL_CALLER when there is none."""
+    authorization = next((value for name, value in headers.items() if name.lower() == "authorization"), "")
+    found = SIGV4_CREDENTIAL.match(authorization.strip())
+    key_id = found.group(1) if found else None
+    principal = key_id or LOCAL_CALLER
+    return {
+        "sourceIp": "127.0.0.1",
+        "userAgent": user_agent,
+        "accountId": ACCOUNT,
+        "accessKey": key_id,
+        "caller": principal,
+        "user": principal,
+        "userArn": f"arn:aws:iam::{ACCOUNT}:user/{principal}",
+    }
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -130,7 +154,7 @@ def proxy_event(
             "domainName": headers.get("Host", "127.0.0.1"),
             "requestId": request_id,
             "apiId": "local",
-            "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent"), "caller": None, "userArn": None},
+            "identity": local_identity(headers, headers.get("User-Agent")),
         },
         "body": text_body,
         "isBase64Encoded": is_base64,

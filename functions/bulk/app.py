@@ -4,7 +4,7 @@ Wooxy request of a job runs in the chunk function), so it can wait for a job wit
 from aws_lambda_powertools.logging import correlation_paths
 
 from sms_status.api import create_bulk_app
-from sms_status.jobs import run_step
+from sms_status.bulk import run_step
 from sms_status.observability import logger
 
 app = create_bulk_app()

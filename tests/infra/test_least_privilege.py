@@ -80,7 +80,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     "OpenMarketTrackingFunction": tracking_grants("OpenMarket"),
     "WooxyTrackingFunction": tracking_grants("Wooxy"),
     "WwtTrackingFunction": tracking_grants("Wwt"),
-    # jobs.run_chunk -> JobStore.record_chunk: a bulk chunk's reports (PutObject) and its counts (UpdateItem).
+    # bulk.steps.run_chunk -> JobStore.record_chunk: a bulk chunk's reports (PutObject) and its counts (UpdateItem).
     "WooxyChunkFunction": {
         "WooxySecret": {"secretsmanager:GetSecretValue"},
         "BulkBucket/jobs/*/chunks/*": {"s3:PutObject"},
@@ -88,7 +88,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "WooxyChunkLogGroup": LOGS,
         "*": XRAY,
     },
-    # jobs.JobStore: ids, chunk lists and results in S3 (also the presigned results URL: GetObject), the job
+    # bulk.storage.JobStore: ids, chunk lists and results in S3 (also the presigned results URL: GetObject), the job
     # item (put, get, update), starting a job and reading how it ended. ListBucket under jobs/: without it S3
     # answers a missing chunk file 403, not the 404 NoSuchKey that finish() handles.
     "WooxyBulkFunction": {
@@ -525,14 +525,25 @@ def test_the_wooxy_tracking_function_has_its_own_service_name() -> None:
 
 
 def test_the_stage_throttles_every_method() -> None:
-    (settings,) = resources()["SmsStatusApi"]["Properties"]["MethodSettings"]
-    assert (settings["ResourcePath"], settings["HttpMethod"]) == ("/*", "*")
+    (settings,) = [s for s in resources()["SmsStatusApi"]["Properties"]["MethodSettings"] if s["ResourcePath"] == "/*"]
+    assert settings["HttpMethod"] == "*"
     assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
     assert settings["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
     # Within API Gateway's account defaults (10,000 requests per second, a burst of 5,000).
     params = template()["Parameters"]
     assert 0 < int(parameter_default("ApiThrottlingRateLimit")) <= int(params["ApiThrottlingRateLimit"]["MaxValue"]) <= 10_000
     assert 0 < int(parameter_default("ApiThrottlingBurstLimit")) <= int(params["ApiThrottlingBurstLimit"]["MaxValue"]) <= 5_000
+
+
+def test_the_two_post_bulk_routes_have_a_lower_throttle_of_their_own() -> None:
+    settings = {(s["ResourcePath"], s["HttpMethod"]): s for s in resources()["SmsStatusApi"]["Properties"]["MethodSettings"]}
+    for path in ("/~1wooxy~1status~1bulk", "/~1wooxy~1bulk-jobs"):  # CloudFormation's encoding of "/"
+        bulk = settings[(path, "POST")]
+        assert bulk["ThrottlingRateLimit"] == {"Ref": "BulkThrottlingRateLimit"}
+        assert bulk["ThrottlingBurstLimit"] == {"Ref": "BulkThrottlingBurstLimit"}
+        assert (bulk["DataTraceEnabled"], bulk["LoggingLevel"]) == (False, "OFF")
+    assert int(parameter_default("BulkThrottlingRateLimit")) < int(parameter_default("ApiThrottlingRateLimit"))
+    assert int(parameter_default("BulkThrottlingBurstLimit")) < int(parameter_default("ApiThrottlingBurstLimit"))
 
 
 # --------------------------------------------------------------------------- data, scanner, SAM lint

@@ -76,7 +76,15 @@ TRACKING = {Provider.OPENMARKET: "OpenMarketTrackingFunction", Provider.WOOXY: "
 SECRETS = {Provider.OPENMARKET: "OpenMarketSecret", Provider.WOOXY: "WooxySecret", Provider.WWT: "WwtSecret"}
 # Pinned secret JSON keys (docs/local.md, docs/deploy.md).
 SECRET_KEYS = {Provider.OPENMARKET: {"account_id", "password"}, Provider.WOOXY: {"access_token"}, Provider.WWT: {"api_key"}}
-ERROR_CODES = {"invalid_request", "provider_error", "provider_timeout", "provider_unavailable", "credentials_error", "internal_error"}
+ERROR_CODES = {
+    "invalid_request",
+    "provider_error",
+    "provider_timeout",
+    "provider_unavailable",
+    "credentials_error",
+    "too_many_jobs",
+    "internal_error",
+}
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace", "x-amazon-apigateway-any-method")
 API_GATEWAY_LIMIT_SECONDS = 29
 

@@ -69,18 +69,32 @@ def seed(sandbox: WooxySandbox, ids: list[str]) -> None:
         sandbox.add_message(key, steps=[(0, "sent")], text="secret text")
 
 
+def as_caller(event: dict[str, Any], user: str) -> dict[str, Any]:
+    """The event as API Gateway passes it for another IAM user's SigV4-signed request."""
+    event["requestContext"]["identity"] = {
+        "caller": f"AIDA{user.upper()}",
+        "accessKey": f"AKIA{user.upper()}",
+        "userArn": f"arn:aws:iam::123456789012:user/{user}",
+        "sourceIp": "127.0.0.1",
+    }
+    return event
+
+
 def call(
-    stack: LocalAws, method: str, resource: str, body: Any = None, path: dict[str, str] | None = None
+    stack: LocalAws, method: str, resource: str, body: Any = None, path: dict[str, str] | None = None, caller: str | None = None
 ) -> tuple[int, dict[str, str], Any]:
-    response = stack.functions["WooxyBulkFunction"].invoke(rest_event(method, resource, path, body))
+    event = rest_event(method, resource, path, body)
+    if caller is not None:
+        event = as_caller(event, caller)
+    response = stack.functions["WooxyBulkFunction"].invoke(event)
     headers = {**(response.get("headers") or {}), **{k: v[-1] for k, v in (response.get("multiValueHeaders") or {}).items()}}
     return response["statusCode"], headers, json.loads(response["body"])
 
 
-def job_until_done(stack: LocalAws, job_id: str, timeout: float = 120) -> dict[str, Any]:
+def job_until_done(stack: LocalAws, job_id: str, timeout: float = 120, caller: str | None = None) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        status, _, job = call(stack, "GET", "/wooxy/bulk-jobs/{job_id}", path={"job_id": job_id})
+        status, _, job = call(stack, "GET", "/wooxy/bulk-jobs/{job_id}", path={"job_id": job_id}, caller=caller)
         assert status == 200
         if job["state"] != "running" or time.monotonic() > deadline:
             return job
@@ -202,8 +216,8 @@ def test_bulk_calls_a_job_and_single_lookups_together_stay_within_wooxy_limits(s
     wooxy.latency = 0.02
     answers: dict[str, Any] = {}
 
-    def inline(name: str, part: list[str]) -> None:
-        answers[name] = call(stack, "POST", "/wooxy/status/bulk", {"ids": part})
+    def inline(name: str, part: list[str]) -> None:  # each its own caller: one caller runs at most 2 jobs at once
+        answers[name] = call(stack, "POST", "/wooxy/status/bulk", {"ids": part}, caller=name.replace("-", ""))
 
     def single(key: str) -> None:
         event = rest_event("GET", "/wooxy/messages/{id}", {"id": key})
@@ -286,3 +300,94 @@ def test_a_job_whose_execution_ended_without_finishing_is_failed(stack: LocalAws
 
     assert (done["state"], done["results_url"]) == ("failed", None)
     assert done["finished_at"] is not None
+
+
+# ---- owners, expiry, the budget, logs -----------------------------------------------------------------
+def test_a_job_is_its_owners_alone_another_caller_gets_the_unknown_job_answer(stack: LocalAws, wooxy: WooxySandbox):
+    seed(wooxy, ids_for(3))
+    status, _, job = call(stack, "POST", "/wooxy/bulk-jobs", {"ids": ids_for(3)}, caller="alice")
+    assert status == 202
+    done = job_until_done(stack, job["job_id"], caller="alice")
+    assert (done["state"], done["results_url"] is not None) == ("succeeded", True)
+
+    path = {"job_id": job["job_id"]}
+    theirs = call(stack, "GET", "/wooxy/bulk-jobs/{job_id}", path=path, caller="bob")
+    unknown = call(stack, "GET", "/wooxy/bulk-jobs/{job_id}", path={"job_id": "0" * 32}, caller="bob")
+    assert theirs[0] == unknown[0] == 404
+    assert json.dumps(theirs[2]).replace(job["job_id"], "0" * 32) == json.dumps(unknown[2])  # word for word
+    assert call(stack, "GET", "/wooxy/bulk-jobs/{job_id}", path=path, caller="alice")[0] == 200
+
+
+def test_locally_two_sigv4_access_keys_are_two_callers(stack: LocalAws, wooxy: WooxySandbox):
+    """The local server names the caller from the SigV4 Authorization header, as API Gateway's IAM auth would."""
+    from local.api_server import Route, compile_path, proxy_event
+
+    def event(method: str, resource: str, key_id: str | None, params: dict[str, str], body: bytes = b"") -> dict[str, Any]:
+        headers = {"Host": "127.0.0.1:3000", "Content-Type": "application/json"}
+        if key_id is not None:
+            headers["Authorization"] = f"AWS4-HMAC-SHA256 Credential={key_id}/20261202/us-east-1/execute-api/aws4_request, Signature=0"
+        path = resource.replace("{job_id}", params.get("job_id", ""))
+        route = Route(method, resource, compile_path(resource), "WooxyBulkFunction")
+        return proxy_event(route, params, method, path, "", headers, body, "v1")
+
+    def invoke(payload: dict[str, Any]) -> tuple[int, Any]:
+        response = stack.functions["WooxyBulkFunction"].invoke(payload)
+        return response["statusCode"], json.loads(response["body"])
+
+    seed(wooxy, ids_for(2))
+    status, job = invoke(event("POST", "/wooxy/bulk-jobs", "AKIALOCALKEYONE00001", {}, json.dumps({"ids": ids_for(2)}).encode()))
+    assert status == 202
+    params = {"job_id": job["job_id"]}
+    assert invoke(event("GET", "/wooxy/bulk-jobs/{job_id}", "AKIALOCALKEYONE00001", params))[0] == 200
+    assert invoke(event("GET", "/wooxy/bulk-jobs/{job_id}", "AKIALOCALKEYTWO00002", params))[0] == 404
+    assert invoke(event("GET", "/wooxy/bulk-jobs/{job_id}", None, params))[0] == 404  # the unsigned local caller
+    deadline = time.monotonic() + 60
+    while invoke(event("GET", "/wooxy/bulk-jobs/{job_id}", "AKIALOCALKEYONE00001", params))[1]["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)  # done before the next test: its slot is given back
+
+
+def test_over_the_running_jobs_budget_a_submit_is_a_429_with_retry_after(stack: LocalAws, wooxy: WooxySandbox):
+    seed(wooxy, ids_for(200))
+    wooxy.latency = 0.3  # the first two jobs are still running when the third comes
+    first = [call(stack, "POST", "/wooxy/bulk-jobs", {"ids": ids_for(200)}, caller="dave") for _ in range(2)]
+    assert [status for status, _, _ in first] == [202, 202]
+
+    status, headers, body = call(stack, "POST", "/wooxy/status/bulk", {"ids": ids_for(1)}, caller="dave")
+
+    assert status == 429
+    assert int(headers["Retry-After"]) > 0
+    assert body["error"]["code"] == "too_many_jobs"
+    assert body["error"]["details"] == {"scope": "caller", "limit": 2, "retry_after": int(headers["Retry-After"])}
+    assert call(stack, "POST", "/wooxy/bulk-jobs", {"ids": ids_for(1)}, caller="erin")[0] == 202  # another caller
+    for _, _, job in first:
+        assert job_until_done(stack, job["job_id"], caller="dave")["state"] == "succeeded"
+
+
+def test_no_results_url_signature_or_id_reaches_the_logs_of_a_submit_and_a_get(stack: LocalAws, wooxy: WooxySandbox, caplog):
+    import io
+    import logging
+
+    from sms_status.observability import logger
+
+    ids = ids_for(150)
+    seed(wooxy, ids)
+    captured = io.StringIO()
+    handler = logger.registered_handler
+    original = handler.setStream(captured)
+    level = logger.log_level
+    logger.setLevel(logging.DEBUG)  # every line of ours (the local run keeps WARNING and above only)
+    caplog.set_level(logging.INFO)  # other loggers as deployed (LogLevel); DEBUG is botocore tracing every request
+    try:
+        _, _, inline = call(stack, "POST", "/wooxy/status/bulk", {"ids": ids})
+        _, _, job = call(stack, "POST", "/wooxy/bulk-jobs", {"ids": ids})
+        done = job_until_done(stack, job["job_id"])
+    finally:
+        handler.setStream(original)
+        logger.setLevel(level)
+    assert inline["results"][0]["id"] == ids[0]
+    assert "X-Amz-Signature=" in done["results_url"]  # there was a URL to leak
+    logs = captured.getvalue() + "\n".join(record.getMessage() for record in caplog.records)
+    assert "bulk" in logs  # the bulk path did log
+    for secret in ("X-Amz-Signature", "X-Amz-Credential", "Signature=", done["results_url"].split("?")[0], "results.jsonl", *ids):
+        assert secret not in logs

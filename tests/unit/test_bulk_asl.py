@@ -133,6 +133,10 @@ def test_a_job_that_cannot_finish_is_marked_failed_and_the_execution_fails():
     assert STATES["JobFailed"]["Next"] == "Failed"
     assert STATES["Failed"]["Type"] == "Fail"
     assert DEFINITION["TimeoutSeconds"] == 3600
+    # A running job's slot of the budget lapses only once its execution cannot be running any more.
+    from sms_status.bulk.rules import EXECUTION_TIMEOUT, SLOT_SECONDS
+
+    assert DEFINITION["TimeoutSeconds"] == EXECUTION_TIMEOUT < SLOT_SECONDS
 
 
 # ---- the template ------------------------------------------------------------------------------------
@@ -211,3 +215,27 @@ def test_bulk_runs_within_its_own_share_of_wooxys_limit(template: dict[str, Any]
     bulk = template["Resources"]["WooxyBulkFunction"]["Properties"]
     assert "ReservedConcurrentExecutions" not in bulk
     assert "WOOXY_SECRET_NAME" not in bulk["Environment"]["Variables"]
+
+
+def test_the_bulk_function_gets_its_url_lifetime_and_job_budget_from_parameters(template: dict[str, Any]):
+    from sms_status.config import BulkConfig, ConfigError
+
+    variables = template["Resources"]["WooxyBulkFunction"]["Properties"]["Environment"]["Variables"]
+    parameters = template["Parameters"]
+    for variable, parameter in (
+        ("BULK_RESULTS_URL_TTL", "BulkResultsUrlTtl"),
+        ("BULK_MAX_RUNNING_JOBS", "BulkMaxRunningJobs"),
+        ("BULK_MAX_RUNNING_JOBS_PER_CALLER", "BulkMaxRunningJobsPerCaller"),
+    ):
+        assert variables[variable] == {"Ref": parameter}
+    assert (parameters["BulkResultsUrlTtl"]["Default"], parameters["BulkMaxRunningJobs"]["Default"]) == (900, 4)
+    assert parameters["BulkMaxRunningJobsPerCaller"]["Default"] == 2
+    # The code's defaults are the template's, and what the template allows the code takes.
+    env = {"BULK_BUCKET_NAME": "b", "BULK_JOBS_TABLE_NAME": "t"}
+    config = BulkConfig.from_env(env)
+    assert (config.results_url_ttl, config.max_running_jobs, config.max_running_jobs_per_caller) == (900, 4, 2)
+    for ttl in (parameters["BulkResultsUrlTtl"]["MinValue"], parameters["BulkResultsUrlTtl"]["MaxValue"]):
+        assert BulkConfig.from_env({**env, "BULK_RESULTS_URL_TTL": str(ttl)}).results_url_ttl == ttl
+    for bad in ("59", "604801"):
+        with pytest.raises(ConfigError):
+            BulkConfig.from_env({**env, "BULK_RESULTS_URL_TTL": bad})

@@ -1,4 +1,4 @@
-"""The bulk rules (sms_status.bulk): input validation, chunking, failed-chunk reports and the job document."""
+"""The bulk rules (sms_status.bulk.rules): input validation, chunking, failed-chunk reports and the job document."""
 
 from __future__ import annotations
 
@@ -7,18 +7,25 @@ from typing import Any
 
 import pytest
 
-from sms_status.bulk import (
+from sms_status.bulk.rules import (
     CHUNK_SIZE,
+    EXECUTION_TIMEOUT,
     MAX_INLINE_IDS,
     MAX_JOB_IDS,
+    SLOT_SECONDS,
+    STACK_SLOTS,
     ChunkFailure,
     ChunkTask,
     Job,
+    caller_of,
+    caller_slots,
     chunks,
     is_job_id,
+    live_slots,
+    merge_results,
     new_job_id,
     parse_body,
-    validate_ids,
+    to_lines,
 )
 from sms_status.errors import InvalidRequest
 
@@ -29,13 +36,13 @@ def test_limits_are_the_pinned_ones():
 
 
 def test_validation_keeps_first_occurrences_in_request_order():
-    assert validate_ids({"ids": ["b", "a", "b", "c", "a"]}, 10) == ["b", "a", "c"]
+    assert parse_body(json.dumps({"ids": ["b", "a", "b", "c", "a"]}), 10) == ["b", "a", "c"]
 
 
 def test_the_limit_counts_ids_as_sent_not_as_distinct():
-    assert len(validate_ids({"ids": ["a"] * 10}, 10)) == 1
+    assert len(parse_body(json.dumps({"ids": ["a"] * 10}), 10)) == 1
     with pytest.raises(InvalidRequest) as raised:
-        validate_ids({"ids": ["a"] * 11}, 10)
+        parse_body(json.dumps({"ids": ["a"] * 11}), 10)
     assert raised.value.details == {"max": 10, "count": 11}
     assert raised.value.message == "ids must be an array of 1 to 10 strings, got 11"
 
@@ -54,7 +61,7 @@ def test_the_limit_counts_ids_as_sent_not_as_distinct():
 )
 def test_validation_rejects_with_a_message_naming_the_problem(payload: Any, message: str):
     with pytest.raises(InvalidRequest) as raised:
-        validate_ids(payload, 10)
+        parse_body(json.dumps(payload), 10)
     assert raised.value.message.endswith(message)
     assert raised.value.http_status == 400
 
@@ -171,3 +178,57 @@ def test_results_url_only_once_succeeded():
     assert job.document("https://s3/results")["results_url"] == "https://s3/results"
     job.state = "failed"
     assert job.document("https://s3/results")["results_url"] is None
+
+
+# ---- the merge of chunk results ----------------------------------------------------------------------
+def test_merge_keeps_chunk_order_and_needs_no_ids_when_every_chunk_answered():
+    assert merge_results([["a1", "a2"], ["b1"], []]) == ["a1", "a2", "b1"]
+
+
+def test_merge_gives_a_missing_chunk_internal_error_reports_for_its_ids_in_place():
+    lines = merge_results([["r0"], None, ["r2"]], [["x"], ["y", "z"], ["w"]])
+    assert (lines[0], lines[-1]) == ("r0", "r2")
+    lost = [json.loads(line) for line in lines[1:3]]
+    assert [report["id"] for report in lost] == ["y", "z"]
+    shapes = {(r["status"], r["final"], r["retryable"], r["provider_status"]["code"]) for r in lost}
+    assert shapes == {("unknown", False, True, "internal_error")}
+    assert lines[1:3] == to_lines(lost)
+
+
+def test_merge_of_a_missing_chunk_without_its_ids_is_refused():
+    with pytest.raises(ValueError, match="chunk 1"):
+        merge_results([["r0"], None])
+
+
+# ---- owners, slots, expiry ---------------------------------------------------------------------------
+def test_the_caller_is_the_iam_principal_api_gateway_names():
+    # A SigV4-authorised REST proxy event: requestContext.identity holds the principal (an assumed role here).
+    role = "arn:aws:sts::123456789012:assumed-role/Sender/session-1"
+    assert caller_of({"identity": {"userArn": role, "caller": "AROAEXAMPLE:session-1", "accessKey": "ASIAEXAMPLE"}}) == role
+    assert caller_of({"identity": {"userArn": None, "caller": "AIDAEXAMPLE", "accessKey": "AKIAEXAMPLE"}}) == "AIDAEXAMPLE"
+    assert caller_of({"identity": {"userArn": "", "caller": " ", "accessKey": "AKIAEXAMPLE"}}) == "AKIAEXAMPLE"
+    assert caller_of({"identity": {"sourceIp": "127.0.0.1", "userArn": None}}) is None
+    assert caller_of({}) is caller_of(None) is None
+
+
+def test_running_jobs_items_can_never_be_read_as_jobs():
+    assert not is_job_id(STACK_SLOTS)
+    key = caller_slots("arn:aws:iam::123456789012:user/alice")
+    assert not is_job_id(key)
+    assert "alice" not in key
+    assert key == caller_slots("arn:aws:iam::123456789012:user/alice") != caller_slots("arn:aws:iam::123456789012:user/bob")
+
+
+def test_slots_lapse_once_their_time_has_passed():
+    assert live_slots({"a": 100, "b": 200}, 150) == {"b": 200}
+    assert live_slots({"a": 100}, 99.5) == {"a": 100}
+    assert SLOT_SECONDS > EXECUTION_TIMEOUT  # a job that died unseen frees its slot only once it cannot run
+
+
+def test_a_job_is_visible_to_its_owner_only_and_only_until_it_expires():
+    job = Job(job_id="f" * 32, total=1, chunk_count=1, created_at="t", owner="alice", expires_at=1_000)
+    assert job.visible_to("alice", 999.0)
+    assert not job.visible_to("alice", 1_000.0)
+    assert not job.visible_to("bob", 999.0)
+    assert not job.visible_to(None, 999.0)
+    assert not Job(job_id="f" * 32, total=1, chunk_count=1, created_at="t").visible_to("alice", 0.0)  # nobody's job

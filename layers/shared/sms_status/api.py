@@ -148,47 +148,79 @@ def create_tracked_app() -> APIGatewayRestResolver:
     return app
 
 
-def create_bulk_app() -> APIGatewayRestResolver:
-    """POST /wooxy/status/bulk (inline, up to 10,000 ids), POST /wooxy/bulk-jobs (up to 100,000), GET a job."""
-    from .bulk import FAILED, MAX_INLINE_IDS, MAX_JOB_IDS, RUNNING, SUCCEEDED, Job, is_job_id, parse_body
-    from .jobs import job_store, wait_for
+def create_bulk_app(jobs_for: Callable[[], Any] | None = None) -> APIGatewayRestResolver:
+    """POST /wooxy/status/bulk (inline, up to 10,000 ids), POST /wooxy/bulk-jobs (up to 100,000), GET a job.
 
+    Every job has an owner, the caller API Gateway's IAM authorization names (`bulk.caller_of`): only the owner
+    sees it, and each caller (and the stack) runs at most so many jobs at once (429 too_many_jobs beyond)."""
+    from .bulk import (
+        FAILED,
+        MAX_INLINE_IDS,
+        MAX_JOB_IDS,
+        RUNNING,
+        SUCCEEDED,
+        Job,
+        answer_by,
+        arrival_of,
+        bulk_jobs,
+        caller_of,
+        parse_body,
+    )
+
+    jobs_for = jobs_for or bulk_jobs
     app = APIGatewayRestResolver()
+
+    def request_context() -> dict[str, Any]:
+        return app.current_event.raw_event.get("requestContext") or {}
+
+    def owner() -> str:
+        caller = caller_of(request_context())
+        if caller is None:  # deployed, every route has AWS_IAM; locally the server names a caller
+            raise ServiceError("the request names no caller (requestContext.identity): bulk routes need AWS_IAM")
+        return caller
 
     def accepted(job: Job, results_url: str | None = None) -> Response:
         return json_response(202, job.document(results_url), {"Location": f"/wooxy/bulk-jobs/{job.job_id}"})
 
     @app.post("/wooxy/status/bulk")
     def bulk_inline() -> Response:
+        jobs = jobs_for()
+        started = jobs.clock.now()
         ids = parse_body(request_body(app.current_event), MAX_INLINE_IDS)
-        store = job_store()
+        # Measured from the request's arrival at API Gateway, which answers 504 itself at 29 s: the answer
+        # (200, or 202 with the job) leaves by 27 s after it, whatever the reads on the way meet.
+        arrival = arrival_of(request_context().get("requestTimeEpoch"), started)
+        context = app.lambda_context
+        remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else None
+        until = answer_by(arrival, started, remaining)
+        job = jobs.submit(ids, owner())
         # Wait here, never in the chunk function: a waiter holding one of its slots could starve its own chunks.
-        budget = app.lambda_context.get_remaining_time_in_millis() / 1000 - 2  # time to read and answer
-        job = wait_for(store, store.submit(ids), min(store.config.inline_wait, budget))
+        job = jobs.wait(job, until, arrival + jobs.store.config.inline_wait)
         if job.state == RUNNING:
             return accepted(job)
         if job.state == FAILED:
             raise ServiceError("the bulk lookup failed before it could answer", {"job_id": job.job_id})
-        body = '{"provider": "wooxy", "results": [' + ",".join(store.results_lines(job.job_id)) + "]}"
-        if len(body) > MAX_INLINE_BODY:
-            return accepted(job, store.results_url(job.job_id))
+        lines = jobs.results_in_time(job, until)
+        body = None if lines is None else '{"provider": "wooxy", "results": [' + ",".join(lines) + "]}"
+        if body is None or len(body) > MAX_INLINE_BODY:  # too late to read, or too large: the finished job
+            return accepted(job, jobs.store.results_url(job.job_id))
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
 
     @app.post("/wooxy/bulk-jobs")
     def bulk_job() -> Response:
         ids = parse_body(request_body(app.current_event), MAX_JOB_IDS)
-        return accepted(job_store().submit(ids))
+        return accepted(jobs_for().submit(ids, owner()))
 
     @app.get("/wooxy/bulk-jobs/<job_id>")
     @decoded_path
     def get_job(job_id: str) -> Response:
-        store = job_store()
-        job = store.get(job_id) if is_job_id(job_id) else None
+        jobs = jobs_for()
+        # Unknown, another caller's, or expired (the table's TTL deletes late): the same 404, word for word.
+        job = jobs.visible(job_id, caller_of(request_context()))
         if job is None:
             return json_response(404, InvalidRequest("no such bulk job (job data expires)", {"job_id": job_id[:64]}).to_body())
-        job = store.refresh(job)
         # Signed anew on each GET: a caller whose URL has expired asks for the job again.
-        return json_response(200, job.document(store.results_url(job.job_id) if job.state == SUCCEEDED else None))
+        return json_response(200, job.document(jobs.store.results_url(job.job_id) if job.state == SUCCEEDED else None))
 
     register_error_handlers(app)
     return app
@@ -212,7 +244,8 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     def service_error(error: ServiceError) -> Response:
         log = logger.error if error.http_status >= 500 and not error.code.startswith("provider") else logger.warning
         log("request failed", extra={"error_code": error.code, "http_status": error.http_status, "reason": error.message})
-        return json_response(error.http_status, error.to_body())
+        retry_after = getattr(error, "retry_after", None)
+        return json_response(error.http_status, error.to_body(), {"Retry-After": str(retry_after)} if retry_after else None)
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response:

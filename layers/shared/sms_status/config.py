@@ -140,8 +140,10 @@ class BulkConfig:
     table: str
     state_machine_arn: str = ""  # only the bulk function starts jobs
     retention_days: int = 7  # job data lives this long (the bucket's lifecycle rule and the table's TTL agree)
-    inline_wait: float = 25.0  # POST /wooxy/status/bulk waits this long before answering 202 (API Gateway stops at 29 s)
-    results_url_ttl: int = 3600  # seconds a presigned results_url is valid (at least one hour: pinned)
+    inline_wait: float = 25.0  # POST /wooxy/status/bulk waits at most this long after the request arrived
+    results_url_ttl: int = 900  # seconds a presigned results_url is valid (BulkResultsUrlTtl; signed anew on each GET)
+    max_running_jobs: int = 4  # jobs running at once, stack-wide (BulkMaxRunningJobs)
+    max_running_jobs_per_caller: int = 2  # jobs running at once per caller (BulkMaxRunningJobsPerCaller)
     results_endpoint: str | None = None  # local run only: presigned URLs point at the local S3 endpoint
 
     @classmethod
@@ -156,9 +158,18 @@ class BulkConfig:
             state_machine_arn=env.get("BULK_STATE_MACHINE_ARN", "").strip(),
             retention_days=_int(env, "BULK_RETENTION_DAYS", 7, minimum=1),
             inline_wait=_float(env, "BULK_INLINE_WAIT", 25.0),
-            results_url_ttl=_int(env, "BULK_RESULTS_URL_TTL", 3600, minimum=3600),
+            results_url_ttl=_results_url_ttl(env),
+            max_running_jobs=_int(env, "BULK_MAX_RUNNING_JOBS", 4, minimum=1),
+            max_running_jobs_per_caller=_int(env, "BULK_MAX_RUNNING_JOBS_PER_CALLER", 2, minimum=1),
             results_endpoint=env.get("BULK_RESULTS_ENDPOINT_URL") or None,
         )
+
+
+def _results_url_ttl(env: Mapping[str, str]) -> int:
+    ttl = _int(env, "BULK_RESULTS_URL_TTL", 900, minimum=60)
+    if ttl > 604_800:  # SigV4's own limit for a presigned URL: 7 days
+        raise ConfigError("BULK_RESULTS_URL_TTL must be at most 604800 (7 days, SigV4's limit)")
+    return ttl
 
 
 DEFAULT_METRICS_NAMESPACE = "SmsStatus"

@@ -28,6 +28,17 @@ class InvalidRequest(ServiceError):
     http_status = 400
 
 
+class TooManyJobs(ServiceError):
+    """The caller (or the whole stack) already runs as many bulk jobs as it may: ask again after `retry_after` s."""
+
+    code = "too_many_jobs"
+    http_status = 429
+
+    def __init__(self, message: str, details: Any = None, retry_after: int = 30) -> None:
+        super().__init__(message, details)
+        self.retry_after = retry_after
+
+
 class ProviderError(ServiceError):
     """The provider answered, with an error (or with something we cannot read)."""
 
