@@ -21,9 +21,11 @@ import io
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,6 +147,63 @@ def read_settings(env: Mapping[str, str]) -> Settings:
     if level not in LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     return Settings(port=_port(env, "PORT", 3000), moto_port=_port(env, "MOTO_PORT", 8084), providers=providers)
+
+
+# ---- ports: all checked before anything starts ---------------------------------------------------------------------
+def needed_ports(settings: Settings) -> list[tuple[str, int]]:
+    """(variable, port) for every port this run listens on: the API, each sandbox it starts, moto's endpoint."""
+    sandboxes = [(f"{s.spec.prefix}_SANDBOX_PORT", s.sandbox_port) for s in settings.providers if s.base_url is None]
+    return [("PORT", settings.port), *sandboxes, ("MOTO_PORT", settings.moto_port)]
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:port now (SO_REUSEADDR, as the servers bind)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def answers_as_this_service(port: int) -> bool:
+    """Whether 127.0.0.1:port answers GET /_local/health as a running `make run` does."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_local/health", timeout=1) as answer:
+            return answer.status == 200 and "routes" in json.loads(answer.read())
+    except (OSError, ValueError):
+        return False
+
+
+def free_port_set(needed: list[tuple[str, int]]) -> list[tuple[str, int]] | None:
+    """The same set moved up by 100, 200 ... until every port is free (None if none is within 1,000)."""
+    for offset in range(100, 1001, 100):
+        moved = [(name, port + offset) for name, port in needed]
+        if all(port < 65536 and port_is_free(port) for _, port in moved):
+            return moved
+    return None
+
+
+def port_conflicts(settings: Settings) -> str | None:
+    """None when every port is free; else one message: another instance (every port busy, or the API port answering
+    as this service), or which ports are busy; both with the line that runs an instance on other ports."""
+    needed = needed_ports(settings)
+    busy = [(name, port) for name, port in needed if not port_is_free(port)]
+    if not busy:
+        return None
+    if answers_as_this_service(settings.port):
+        head = f"another `make run` seems to be running: http://127.0.0.1:{settings.port} answers as this service. Use that one"
+    elif len(busy) == len(needed):
+        ports = ", ".join(str(port) for _, port in needed)
+        head = f"another `make run` seems to be running: every port it needs is in use ({ports}). Use that one"
+    else:
+        head = "port(s) in use: " + ", ".join(f"127.0.0.1:{port} ({name})" for name, port in busy) + ". Free them"
+    moved = free_port_set(needed)
+    if moved is None:
+        return f"{head}, or set every port variable ({', '.join(name for name, _ in needed)}) to free ports."
+    line = " ".join(f"{name}={port}" for name, port in moved) + " make run"
+    return f"{head}, or run a second one on other ports (every port variable, in one line):\n    {line}"
 
 
 # ---- what the template says about each provider's function ----------------------------------------------------------
@@ -360,6 +419,9 @@ def main(env: Mapping[str, str] | None = None) -> int:
         sys.stdout = HideMetrics(sys.stdout)
     try:
         settings = read_settings(env)
+        conflicts = port_conflicts(settings)  # before anything starts: one message naming every port, not one at a time
+        if conflicts:
+            raise SettingsError(conflicts)
         template = load_template_checked(TEMPLATE)
     except (SettingsError, LocalSetupError) as exc:
         print(f"make run: {exc}", file=sys.stderr, flush=True)

@@ -27,7 +27,7 @@ import yaml
 
 from local.queue_worker import POLL_SECONDS
 from local.sandboxes.wooxy import WooxySandbox
-from tests.local.harness import PROVIDER_ENV, ROOT, LocalServer, http, port_is_free, wait_for
+from tests.local.harness import PROVIDER_ENV, ROOT, LocalServer, free_ports, http, port_is_free, wait_for
 
 # The first re-check of a non-final message is 30 s after the first check (sms_status.tracking).
 RECHECK_TIMEOUT = 90.0
@@ -390,6 +390,55 @@ def run_briefly(env_overrides: dict[str, str]) -> subprocess.CompletedProcess[st
     env = {key: value for key, value in os.environ.items() if not key.endswith(tuple(f"_{suffix}" for suffix in PROVIDER_ENV))}
     env.update(env_overrides)
     return subprocess.run([sys.executable, "-m", "local.run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+PORT_VARIABLES = ("PORT", "OPENMARKET_SANDBOX_PORT", "WOOXY_SANDBOX_PORT", "WWT_SANDBOX_PORT", "MOTO_PORT")
+
+
+def run_line(message: str) -> str:
+    """The one line of a port message that runs an instance on other ports."""
+    (line,) = [line.strip() for line in message.splitlines() if line.strip().endswith("make run") and "PORT=" in line]
+    return line
+
+
+def test_a_second_run_on_the_same_ports_says_at_once_that_one_is_running_and_how_to_run_two(server: LocalServer) -> None:
+    # Given the module's server (its Wooxy sandbox replaced, so one port of the default set is free), when a second
+    # run is started on the same ports
+    ports = (server.api_port, server.openmarket_port, server.wooxy_port, server.wwt_port, server.moto_port)
+    started = time.monotonic()
+    result = run_briefly(dict(zip(PORT_VARIABLES, map(str, ports), strict=True)))
+
+    # Then it stops at once, before starting anything, with one message: another instance runs, and one line
+    # setting every port variable to free ports
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert time.monotonic() - started < 20
+    assert f"another `make run` seems to be running: {server.url} answers as this service" in result.stderr
+    line = run_line(result.stderr)
+    assigned = dict(word.split("=", 1) for word in line.split() if "=" in word)
+    assert tuple(assigned) == PORT_VARIABLES
+    assert all(port_is_free(int(port)) for port in assigned.values())
+    assert "cannot listen" not in result.stderr  # nothing was started
+    assert http("GET", f"{server.url}/_local/health")[0] == 200  # the first one is untouched
+
+
+def test_a_busy_port_is_named_with_its_variable_and_every_port_variable_is_given() -> None:
+    from local.run import port_conflicts, read_settings
+
+    ports = free_ports(5)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports[4]))
+        taken.listen()
+        message = port_conflicts(read_settings(dict(zip(PORT_VARIABLES, map(str, ports), strict=True))))
+    assert message is not None
+    assert f"port(s) in use: 127.0.0.1:{ports[4]} (MOTO_PORT)" in message
+    assert "another" not in message  # one busy port of five, not answering as this service: something else
+    assert tuple(word.split("=", 1)[0] for word in run_line(message).split() if "=" in word) == PORT_VARIABLES
+
+
+def test_every_port_free_is_no_conflict() -> None:
+    from local.run import port_conflicts, read_settings
+
+    assert port_conflicts(read_settings(dict(zip(PORT_VARIABLES, map(str, free_ports(5)), strict=True)))) is None
 
 
 @pytest.mark.parametrize("value", ['{"access_token": "", "extra": "s3cr3t-value"}', "{s3cr3t-value", '["s3cr3t-value"]'])
