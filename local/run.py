@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -51,13 +52,12 @@ class ProviderSpec:
     prefix: str  # environment prefix
     default_port: int
     credential_fields: tuple[str, ...]
-    demo_path: str  # a single-id route, {} = the demo id
 
 
 PROVIDERS = (
-    ProviderSpec("openmarket", "OPENMARKET", 8081, ("account_id", "password"), "/openmarket/messages/{}"),
-    ProviderSpec("wooxy", "WOOXY", 8082, ("access_token",), "/wooxy/messages/{}"),
-    ProviderSpec("wwt", "WWT", 8083, ("api_key",), "/wwt/messages/{}"),
+    ProviderSpec("openmarket", "OPENMARKET", 8081, ("account_id", "password")),
+    ProviderSpec("wooxy", "WOOXY", 8082, ("access_token",)),
+    ProviderSpec("wwt", "WWT", 8083, ("api_key",)),
 )
 
 
@@ -305,9 +305,56 @@ class ChangeEventReader:
 
 
 # ---- banner --------------------------------------------------------------------------------------------------------
-def banner(settings: Settings, api: Any, aws: Any) -> str:
+README = ROOT / "README.md"
+TOUR_HEADING = "## Quickstart: a five-minute tour"
+DEFAULT_API = "http://127.0.0.1:3000"
+
+
+def tour_steps(readme: str) -> list[tuple[str, list[str]]]:
+    """The README's tour, the one copy: (step title, the lines of its ```sh blocks) per step, in order."""
+    if TOUR_HEADING not in readme:
+        return []
+    section = readme.split(TOUR_HEADING, 1)[1].split("\n## ", 1)[0]
+    steps: list[tuple[str, list[str]]] = []
+    in_block = False
+    for line in section.splitlines():
+        if not in_block and re.fullmatch(r"\*\*(\d+\..*)\*\*", line.strip()):
+            steps.append((line.strip().strip("*"), []))
+        elif line.startswith("```"):
+            in_block = line.strip() == "```sh"
+        elif in_block and steps:
+            steps[-1][1].append(line)
+    return steps
+
+
+def for_this_run(line: str, base: str, sandboxes: dict[str, str | None]) -> str:
+    """A tour line with this run's URLs: the API's port, each sandbox's; the enqueue helpers told the port.
+    A line that needs a sandbox this run does not start (its provider is `<P>_BASE_URL`) is printed as a comment."""
+    line = line.replace(DEFAULT_API, base)
+    for default_url, url in sandboxes.items():
+        if default_url in line:
+            if url is None:
+                return f"# (no sandbox for this provider in this run) {line}"
+            line = line.replace(default_url, url)
+    if base != DEFAULT_API:  # local.enqueue finds the service through PORT (default 3000), which another shell has not set
+        line = line.replace("make enqueue ", f"PORT={base.rsplit(':', 1)[1]} make enqueue ")
+        line = re.sub(r"(-m local\.enqueue [^#]*?)\s*$", rf"\1 --url {base}", line)
+    return line
+
+
+def tour(settings: Settings, base: str, readme: str) -> list[str]:
+    sandboxes = {f"http://127.0.0.1:{s.spec.default_port}": (s.base_url if s.sandbox is not None else None) for s in settings.providers}
+    steps = tour_steps(readme)
+    if not steps:
+        return ["  (README.md has no tour: see docs/local.md)"]
+    lines: list[str] = []
+    for title, commands in steps:
+        lines += [f"  {title}"] + [f"    {for_this_run(command, base, sandboxes)}" for command in commands] + [""]
+    return lines
+
+
+def banner(settings: Settings, api: Any, aws: Any, readme: str | None = None) -> str:
     base = f"http://127.0.0.1:{api.port}"
-    demo = {s.spec.name: s for s in settings.providers}
     lines = [
         "",
         "sms-status, running locally (moto for AWS, provider sandboxes on 127.0.0.1)",
@@ -318,65 +365,21 @@ def banner(settings: Settings, api: Any, aws: Any) -> str:
     lines += [f"  (note: {note})" for note in api.notes + aws.notes]
     lines += ["", "Providers"]
     for setting in settings.providers:
-        where = "sandbox" if setting.sandbox is not None else "from " + setting.spec.prefix + "_BASE_URL"
+        where = "sandbox" if setting.sandbox is not None else "from " + setting.spec.prefix + "_BASE_URL: the tour's ids are the sandbox's"
         ids = f"  demo ids: {', '.join(setting.demo_ids)}" if setting.demo_ids else ""
         lines.append(f"  {setting.spec.name:10} {setting.base_url}  ({where}){ids}")
     lines += ["", "Queues (tracking path)"]
     lines += [f"  {m.function.short_name:19} -> {m.queue_url}" for m in aws.mappings] or ["  (none in template.yaml yet)"]
-    lines += ["", "Try it (paste into another shell)"]
-    for setting in settings.providers:
-        example = setting.demo_ids[0] if setting.demo_ids else "<id>"
-        lines.append(f"  curl -s {base}{setting.spec.demo_path.format(example)}")
-    wwt = demo["wwt"]
-    if wwt.sandbox is not None:
-        lines.append(f"  curl -s {base}/wwt/references/extid19")
-    for setting in settings.providers:
-        ids = json.dumps({"ids": setting.demo_ids[:3] or ["<id>"]})
-        lines.append(f"  curl -s -X POST {base}/{setting.spec.name}/status -H 'Content-Type: application/json' -d '{ids}'")
-    if any(route.resource == "/wooxy/status/bulk" for route in api.routes):
-        ids = json.dumps({"ids": demo["wooxy"].demo_ids or ["<id>"]})
-        lines.append(f"  curl -s -X POST {base}/wooxy/status/bulk -H 'Content-Type: application/json' -d '{ids}'")
-    if any(route.resource == "/wooxy/bulk-jobs" for route in api.routes):
-        ids = json.dumps({"ids": demo["wooxy"].demo_ids or ["<id>"]})
-        lines.append(f"  curl -s -i -X POST {base}/wooxy/bulk-jobs -H 'Content-Type: application/json' -d '{ids}'    # 202 + Location")
-        lines.append(f"  curl -s {base}/wooxy/bulk-jobs/<job_id>    # state, counts, results_url (JSON Lines) once succeeded")
-    if aws.mappings:
-        lines += ["", "Track a message through the queue (enqueue, then watch GET /tracked/... change)"]
-        om = demo["openmarket"]
-        if om.sandbox is not None and aws.queue_for("openmarket"):
-            name, example = "openmarket", "TOUR-1"
-            seed = json.dumps({"id": example, "steps": [[0, 2], [60, 4]]})  # accepted now, delivered in 60 s
-            lines.append(f"  curl -s -X POST {om.base_url}/_sandbox/messages -d '{seed}'")
-        else:
-            name = aws.mappings[0].function.short_name.removesuffix("_tracking")  # the provider, as the routes name it
-            example = (demo[name].demo_ids or ["<id>"])[0] if name in demo else "<id>"
-        # local.enqueue finds the service through PORT (default 3000), which another shell may not have set
-        default_port = base.endswith(":3000")
-        url_flag, port_env = ("", "") if default_port else (f" --url {base}", f"PORT={base.rsplit(':', 1)[1]} ")
-        lines += [
-            f"  .venv/bin/python -m local.enqueue {name} {example}{url_flag}    # or: {port_env}make enqueue PROVIDER={name} IDS={example}",
-            f"  curl -s {base}/tracked/{name}/{example}    # stored report + history; re-checked after 30 s, 60 s, 2 min ...",
-            f"  curl -s {base}/_local/events    # change events published on the bus (local only)",
-            f"  curl -s {base}/_local/queues    # queue and DLQ depths, poller batches and throttles (local only)",
-            f"  curl -s {base}/_local/functions    # invocations and throttles per function (local only)",
-        ]
-        if om.sandbox is not None:
-            lines.append(f"  curl -s -X POST {om.base_url}/_sandbox/clock -d '{{\"advance\": 60}}'    # skip sandbox time ahead")
-        mapping = aws.queue_for(name)
-        if aws.endpoint_url and mapping is not None:
-            message = json.dumps({"ids": [example]})
-            lines += [
-                f"  aws --endpoint-url {aws.endpoint_url} --region us-east-1 sqs send-message \\",
-                f"      --queue-url {mapping.queue_url} --message-body '{message}'    # the same, as a sender would",
-            ]
+    lines += ["", "The tour (README.md, Quickstart), for this run: paste into another shell (bash or zsh)", ""]
+    lines += tour(settings, base, README.read_text() if readme is None else readme)
     if aws.endpoint_url:
         lines += [
-            "",
             f"AWS (moto)  {aws.endpoint_url}   shares this process's state, e.g.",
             "  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\",
             f"      aws --endpoint-url {aws.endpoint_url} --region us-east-1 sqs list-queues",
+            "",
         ]
-    lines += ["", "Ready. Ctrl-C stops everything.", ""]
+    lines += ["Ready. Ctrl-C stops everything.", ""]
     return "\n".join(lines)
 
 

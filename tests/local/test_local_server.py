@@ -45,6 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, wooxy: WooxySandbox) -> Ite
     local = LocalServer(tmp_path_factory.mktemp("local-run"), {"WOOXY_BASE_URL": wooxy.base_url})
     try:
         local.wait_ready()
+        wait_for(lambda: "Ready. Ctrl-C" in local.output(), 30, "the banner")  # printed just after the API starts answering
         yield local
     finally:
         local.stop()
@@ -71,8 +72,34 @@ def test_banner_names_routes_says_sigv4_is_not_checked_and_gives_commands(server
     assert f"curl -s {server.url}/openmarket/messages/12004-0328K-1232U-18C21" in output
     assert f"curl -s {server.url}/wwt/messages/211" in output
     assert f"curl -s -X POST {server.url}/wwt/status" in output
-    assert "(from WOOXY_BASE_URL)" in output
+    assert "(from WOOXY_BASE_URL: the tour's ids are the sandbox's)" in output
     assert "python -m local.enqueue" in output
+
+
+def readme_tour_commands() -> list[str]:
+    """Every line of the README tour's ```sh blocks (read here on its own, not with the banner's code)."""
+    section = (ROOT / "README.md").read_text().split("## Quickstart: a five-minute tour", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```sh\n")[1:]
+    return [line for block in blocks for line in block.split("\n```", 1)[0].splitlines()]
+
+
+def test_the_banner_prints_the_readme_tour_with_this_runs_ports(server: LocalServer) -> None:
+    # One copy of the tour: what `make run` prints is the README's, with this run's API and sandbox ports (and the
+    # port told to the enqueue helpers, which another shell would otherwise look for on 3000).
+    port = str(server.api_port)
+    expected = []
+    for line in readme_tour_commands():
+        line = line.replace("http://127.0.0.1:3000", server.url).replace(
+            "http://127.0.0.1:8081", f"http://127.0.0.1:{server.openmarket_port}"
+        )
+        line = line.replace("make enqueue ", f"PORT={port} make enqueue ")
+        if "-m local.enqueue" in line:
+            line = line.rstrip() + f" --url {server.url}"
+        expected.append(line.strip())
+    banner = server.output().split("The tour (README.md, Quickstart)", 1)[1].split("AWS (moto)", 1)[0]
+    printed = [line.strip() for line in banner.splitlines()[1:] if line.startswith("    ")]
+    assert printed == expected
+    assert len(expected) > 20
 
 
 def test_a_provider_pointed_elsewhere_gets_no_sandbox(server: LocalServer) -> None:
