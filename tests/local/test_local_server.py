@@ -69,9 +69,9 @@ def test_serves_every_route_of_the_openapi_document(server: LocalServer) -> None
 def test_banner_names_routes_says_sigv4_is_not_checked_and_gives_commands(server: LocalServer) -> None:
     output = server.output()
     assert "DOES NOT CHECK SIGV4" in output
-    assert f"curl -s {server.url}/openmarket/messages/12004-0328K-1232U-18C21" in output
-    assert f"curl -s {server.url}/wwt/messages/211" in output
-    assert f"curl -s -X POST {server.url}/wwt/status" in output
+    assert f"curl -s -w '\\n' {server.url}/openmarket/messages/12004-0328K-1232U-18C21" in output
+    assert f"curl -s -w '\\n' {server.url}/wwt/messages/211" in output
+    assert f"curl -s -w '\\n' -X POST {server.url}/wwt/status" in output
     assert "(from WOOXY_BASE_URL: the tour's ids are the sandbox's)" in output
     assert "python -m local.enqueue" in output
 
