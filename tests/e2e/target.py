@@ -110,6 +110,9 @@ class Target:
     def post(self, path: str, body: Any) -> Response:
         return self.request("POST", path, body)
 
+    def wait(self, condition: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:
+        return wait_for(condition, timeout, what, interval)
+
     # ---- the queue path ---------------------------------------------------------------------------------------
     def enqueue(self, provider: str, body: dict[str, Any]) -> str:
         """Put a tracking message on the provider's queue, as a sender does; returns the SQS message id."""
