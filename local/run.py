@@ -1,6 +1,7 @@
 """`make run` / `python -m local.run`: the whole service on 127.0.0.1, no AWS account, against the sandboxes.
 
-Started in the foreground, stopped by Ctrl-C (SIGINT) or SIGTERM:
+Every port it needs is checked first: another instance (or anything else) on them stops it at once, with the
+one line that runs it on free ports. Started in the foreground, stopped by Ctrl-C (SIGINT) or SIGTERM:
 - the three provider sandboxes on fixed ports (unless <P>_BASE_URL points a provider elsewhere),
 - AWS in-process with moto, built from template.yaml (local/stack.py),
 - the HTTP API from api/openapi.yaml (local/api_server.py), SigV4 NOT checked,

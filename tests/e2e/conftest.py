@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -62,13 +63,13 @@ LOCAL_SEEDS = {
 LOCAL_TRACKED = {"id": "E2E-OM-TRACKED", "steps": [[0, 2], [600, 4]]}
 
 
-def local_target(tmp: object) -> Iterator[Target]:
+def local_target(tmp: Path) -> Iterator[Target]:
     import boto3
     from botocore.credentials import Credentials
 
     from tests.local.harness import LocalServer, http
 
-    server = LocalServer(tmp, {"RECHECK_DELAYS": LOCAL_RECHECK_DELAYS})  # type: ignore[arg-type]
+    server = LocalServer(tmp, {"RECHECK_DELAYS": LOCAL_RECHECK_DELAYS})
     try:
         server.wait_ready()
         queues = {queue["queue"]: queue["url"] for queue in http("GET", f"{server.url}/_local/queues")[1]["queues"]}
