@@ -1,14 +1,16 @@
-"""The rule that statuses never go backwards (store.apply_report): pure, no AWS."""
+"""The rule that statuses never go backwards (store.apply_report) and what a stored report may hold
+(store.bounded): pure, no AWS."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sms_status.model import Provider, ProviderStatus, Report, Status
-from sms_status.store import TrackKey, apply_report, rank
+from sms_status.store import Applied, HistoryEntry, Tracked, TrackKey, apply_report, bounded, rank
 
 KEY = TrackKey(Provider.WOOXY, "id", "m1")
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -140,3 +142,84 @@ def test_rank_orders_pending_below_sent_below_final() -> None:
     pending, not_found, sent, unknown = (rank(report(s)) for s in (Status.PENDING, Status.NOT_FOUND, Status.SENT, Status.UNKNOWN))
     delivered, expired = rank(report(Status.DELIVERED, final=True)), rank(report(Status.EXPIRED, final=True))
     assert pending == not_found < sent == unknown < delivered == expired
+
+
+# ---- an item followed with no usable answer yet ----------------------------------------------------------
+def answerless() -> Tracked:
+    return Tracked(
+        KEY, None, T0 - timedelta(hours=1), context={"o": 1}, chain="c1", next_check_at=T0 + timedelta(minutes=1), version=3, expires_at=99
+    )
+
+
+def test_an_answerless_item_is_open_and_shows_no_report() -> None:
+    item = answerless()
+    assert not item.final
+    assert item.to_public() == {
+        "report": None,
+        "history": [],
+        "context": {"o": 1},
+        "tracked_since": "2025-01-01T11:00:00Z",
+        "next_check_at": "2025-01-01T12:01:00Z",
+    }
+
+
+def test_the_first_answer_of_an_answerless_item_keeps_what_it_holds() -> None:
+    first = report(Status.SENT, at=10)
+    applied = apply_report(answerless(), first, key=KEY, tracked_since=T0)  # not this call's start: the item's
+    entry = HistoryEntry("sent", "sent", "2025-01-01T12:00:10Z")
+    # the item keeps its chain, context, start, version and expiry; the answer counts as the first one
+    assert applied == Applied(replace(answerless(), report=first, history=(entry,)), changed=True, previous_status=None)
+
+
+# ---- what a stored report may hold ----------------------------------------------------------------------------
+def with_strings(code: str = "sent", description: str | None = None, details: dict | None = None) -> Report:
+    return Report(Provider.WOOXY, "m1", Status.SENT, False, ProviderStatus(code, description), checked_at=T0, details=details)
+
+
+def test_a_normal_report_is_stored_as_it_is() -> None:
+    # the longest code, description and details that fit (details measured serialized without spaces)
+    details = {"a": "x" * 7985, "b": ""}
+    assert len(json.dumps(details, separators=(",", ":"))) == 8000
+    fits = with_strings("c" * 100, "d" * 1000, details)
+    assert bounded(fits) is fits
+    plain = with_strings()
+    assert bounded(plain) is plain
+
+
+def test_a_long_provider_code_is_cut_with_the_mark_and_said_so() -> None:
+    cut = bounded(with_strings("c" * 101, "short", {"raw": "x"}))
+    assert cut == replace(
+        with_strings(), provider_status=ProviderStatus("c" * 99 + "…", "short"), details={"raw": "x", "truncated": ["provider_status.code"]}
+    )
+    assert len(cut.provider_status.code) == 100
+
+
+def test_a_long_description_is_cut_with_the_mark_and_said_so() -> None:
+    cut = bounded(with_strings("sent", "d" * 250_000))
+    assert cut == replace(
+        with_strings(), provider_status=ProviderStatus("sent", "d" * 999 + "…"), details={"truncated": ["provider_status.description"]}
+    )
+
+
+def test_oversized_details_are_replaced_and_everything_cut_is_listed() -> None:
+    details = {"a": "x" * 7985, "b": "y"}  # 8001 bytes
+    assert bounded(with_strings(details=details)) == replace(with_strings(), details={"truncated": ["details"]})
+    everything = bounded(with_strings("c" * 500, "d" * 5000, {"raw": "z" * 10_000}))
+    assert everything.provider_status == ProviderStatus("c" * 99 + "…", "d" * 999 + "…")
+    assert everything.details == {"truncated": ["provider_status.code", "provider_status.description", "details"]}
+
+
+def test_details_are_measured_as_stored() -> None:
+    # non-ASCII is stored escaped: 1,334 characters, 8,012 bytes
+    assert bounded(with_strings(details={"a": "é" * 1334})).details == {"truncated": ["details"]}
+
+
+def test_a_report_is_stored_bounded_and_its_history_holds_the_cut_code() -> None:
+    applied = apply_report(None, with_strings("c" * 101), key=KEY, tracked_since=T0)
+    assert applied.item.report == bounded(with_strings("c" * 101))
+    assert applied.item.history == (HistoryEntry("sent", "c" * 99 + "…", "2025-01-01T12:00:00Z"),)
+
+
+def test_an_empty_provider_code_stays_empty_when_the_description_is_cut() -> None:
+    cut = bounded(with_strings("", "d" * 1001))
+    assert cut.provider_status == ProviderStatus("", "d" * 999 + "…")

@@ -10,7 +10,8 @@ their exact values without DynamoDB's Decimal conversion):
   checks): it exists so that exactly one re-check chain follows it.
 - `context`: the sender's context (from the first message that tracked the id), `tracked_since`.
 - `chain`, `next_check_at`: which re-check message currently follows the id, and when it is due.
-- `outbox` (L of JSON change events) + `outbox_at`: events written with the change, removed once published.
+- `outbox` (L of JSON change events) + `outbox_at` (when the oldest of them was written): events written with the
+  change, removed once published.
 - `expires_at` (N, epoch seconds): the TTL attribute.
 """
 

@@ -298,7 +298,9 @@ def next_item(rnd: Round, ask: Ask, verdict: Verdict, current: Tracked | None) -
         if applied.changed:
             version = (current.version if current else 0) + 1  # the version this write creates: a stable event id
             event = change_detail(item.report, applied.previous_status, item.context, f"{ask.key.pk}#{version}")  # type: ignore[arg-type]
-            item = replace(item, outbox=(*item.outbox, event), outbox_at=rnd.now)
+            # `outbox_at` dates the oldest event left: one a refused publish left behind stays as old as it is,
+            # so the message that comes back for it after the grace finds it stale.
+            item = replace(item, outbox=(*item.outbox, event), outbox_at=item.outbox_at if item.outbox and item.outbox_at else rnd.now)
     if item.final:
         item = replace(item, chain=None, next_check_at=None)
         end = rnd.now
