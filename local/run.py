@@ -204,7 +204,8 @@ def port_conflicts(settings: Settings) -> str | None:
     if moved is None:
         return f"{head}, or set every port variable ({', '.join(name for name, _ in needed)}) to free ports."
     line = " ".join(f"{name}={port}" for name, port in moved) + " make run"
-    return f"{head}, or run a second one on other ports (every port variable, in one line):\n    {line}"
+    which = "a second one" if head.startswith("another") else "it"
+    return f"{head}, or run {which} on other ports (every port variable, in one line):\n    {line}"
 
 
 # ---- what the template says about each provider's function ----------------------------------------------------------
