@@ -370,7 +370,7 @@ def banner(settings: Settings, api: Any, aws: Any, readme: str | None = None) ->
         where = "sandbox" if setting.sandbox is not None else "from " + setting.spec.prefix + "_BASE_URL: the tour's ids are the sandbox's"
         ids = f"  demo ids: {', '.join(setting.demo_ids)}" if setting.demo_ids else ""
         lines.append(f"  {setting.spec.name:10} {setting.base_url}  ({where}){ids}")
-    lines += ["", "Queues (tracking path)"]
+    lines += ["", "Queues (tracking path; moto's, reached through the AWS (moto) endpoint below, never AWS)"]
     lines += [f"  {m.function.short_name:19} -> {m.queue_url}" for m in aws.mappings] or ["  (none in template.yaml yet)"]
     lines += ["", "The tour (README.md, Quickstart), for this run: paste into another shell (bash or zsh)", ""]
     lines += tour(settings, base, README.read_text() if readme is None else readme)
@@ -379,8 +379,15 @@ def banner(settings: Settings, api: Any, aws: Any, readme: str | None = None) ->
             f"AWS (moto)  {aws.endpoint_url}   shares this process's state, e.g.",
             "  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\",
             f"      aws --endpoint-url {aws.endpoint_url} --region us-east-1 sqs list-queues",
-            "",
         ]
+        sender = next((m for m in aws.mappings if "Recheck" not in m.queue_url), None)
+        if sender is not None:  # what `make enqueue` does, as a sender would
+            lines += [
+                "  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\",
+                f"      aws --endpoint-url {aws.endpoint_url} --region us-east-1 sqs send-message \\",
+                f'      --queue-url {sender.queue_url} --message-body \'{{"ids": ["<id>"]}}\'',
+            ]
+        lines.append("")
     lines += ["Ready. Ctrl-C stops everything.", ""]
     return "\n".join(lines)
 
