@@ -230,13 +230,13 @@ class LocalAws:
 
     def serve_endpoint(self, port: int) -> str:
         """moto's server on 127.0.0.1:port, sharing this process's state, so `aws --endpoint-url` works from
-        another shell (inspect queues, the table, the DLQs). Returns the endpoint URL."""
+        another shell (inspect queues, the table, the DLQs). Returns the endpoint URL. Like the local API, it
+        answers only requests addressed to loopback (`loopback_only`): moto checks no signature, so a web page
+        that rebinds its own name to 127.0.0.1 could otherwise read the secrets."""
         import logging
 
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per AWS call otherwise
-        self._endpoint = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._endpoint = _loopback_moto_server(port)
         self._endpoint.start()
         self.endpoint_url = f"http://127.0.0.1:{port}"
         return self.endpoint_url
@@ -606,6 +606,43 @@ class LocalAws:
             if match and match.group(1) in self.functions:
                 return match.group(1)
         return None
+
+
+# ---- moto's endpoint: loopback only --------------------------------------------------------------------------------
+# What a request to the endpoint may name as its Host: 127.0.0.1, localhost or [::1], with or without a port, and
+# names under localhost (S3's virtual-hosted style: <bucket>.localhost:8084). A DNS-rebinding page sends its own
+# name (attacker.example); browsers send a name under localhost only for a page served from loopback itself.
+LOOPBACK_HOST = re.compile(r"(127\.0\.0\.1|(?:[a-z0-9.-]+\.)?localhost|\[::1\])(:\d{1,5})?", re.IGNORECASE)
+
+
+def loopback_only(app: Callable[..., Any]) -> Callable[..., Any]:
+    """WSGI middleware: 403 for a request whose Host is not loopback (a missing Host, i.e. HTTP/1.0, passes)."""
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        host = environ.get("HTTP_HOST")
+        if host is not None and not LOOPBACK_HOST.fullmatch(host.strip()):
+            body = b"the local AWS endpoint answers only Host 127.0.0.1, localhost or [::1]\n"
+            start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+    return guarded
+
+
+def _loopback_moto_server(port: int) -> Any:
+    """moto's ThreadedMotoServer on 127.0.0.1:port, its WSGI app behind `loopback_only`."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class LoopbackMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = loopback_only(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return LoopbackMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 
 
 # ---- S3: CloudFormation's bucket properties in the shape of the S3 API ---------------------------------------------

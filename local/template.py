@@ -2,7 +2,7 @@
 
 Loading is cfn-lint's decoder (what `make lint` already parses the template with), so the local run accepts
 exactly the YAML, short-form tags and duplicate-key rules that the linter does. `Resolver` then evaluates the
-intrinsic functions the template uses (Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::If, conditions)
+intrinsic functions the template uses (Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Split, Fn::Select, Fn::If, conditions)
 against local parameter values and the local stack's physical ids. `substitute` is DefinitionSubstitutions,
 shared by the stack builder and the tests so that both build state machines the same way.
 """
@@ -109,6 +109,9 @@ class Resolver:
             if key == "Fn::Join":
                 sep, items = arg
                 return str(self.resolve(sep)).join(str(item) for item in self.resolve(items))
+            if key == "Fn::Split":
+                separator, text = arg
+                return str(self.resolve(text)).split(str(self.resolve(separator)))
             if key == "Fn::Select":
                 index, items = arg
                 return self.resolve(items)[int(self.resolve(index))]

@@ -4,6 +4,8 @@ Every function and the state machine runs with a role of its own written out in 
 `Policies`: with an SQS event SAM would also attach AWSLambdaSQSQueueExecutionRole (receive and delete on every
 queue of the account). GRANTS is the whole of what each may do, resource by resource, as the code calls it;
 the roles are compared with it both ways (nothing more, nothing missing). docs/security.md gives the reasons.
+GRANTS is a reviewed summary; what the code really calls, error paths included, is recorded and checked against
+the roles in test_iam_calls.py, so a call GRANTS forgot fails there.
 """
 
 from __future__ import annotations
@@ -87,9 +89,11 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "*": XRAY,
     },
     # jobs.JobStore: ids, chunk lists and results in S3 (also the presigned results URL: GetObject), the job
-    # item (put, get, update), starting a job and reading how it ended.
+    # item (put, get, update), starting a job and reading how it ended. ListBucket under jobs/: without it S3
+    # answers a missing chunk file 403, not the 404 NoSuchKey that finish() handles.
     "WooxyBulkFunction": {
         "BulkBucket/jobs/*": {"s3:GetObject", "s3:PutObject"},
+        "BulkBucket?s3:prefix=jobs/*": {"s3:ListBucket"},
         "BulkJobsTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         STATE_MACHINE: {"states:StartExecution"},
         EXECUTIONS: {"states:DescribeExecution"},
@@ -174,12 +178,21 @@ def role_statements(role: str) -> list[dict[str, Any]]:
 
 
 def grants_of(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """{resource key: actions}; a grant limited to a key prefix (the one condition a role uses: StringLike on
+    s3:prefix, for s3:ListBucket) is keyed "<resource>?s3:prefix=<pattern>"."""
     granted: dict[str, set[str]] = {}
     for statement in statements:
         assert statement["Effect"] == "Allow"
-        assert not {"NotAction", "NotResource", "Condition"} & set(statement)
+        assert not {"NotAction", "NotResource"} & set(statement)
+        suffix = ""
+        if "Condition" in statement:
+            assert list(statement["Condition"]) == ["StringLike"], statement
+            ((key, pattern),) = statement["Condition"]["StringLike"].items()
+            assert key == "s3:prefix", statement
+            assert as_list(statement["Action"]) == ["s3:ListBucket"], statement
+            suffix = f"?s3:prefix={pattern}"
         for resource in as_list(statement["Resource"]):
-            granted.setdefault(target(resource), set()).update(as_list(statement["Action"]))
+            granted.setdefault(target(resource) + suffix, set()).update(as_list(statement["Action"]))
     return granted
 
 
@@ -226,7 +239,7 @@ def test_grants_name_existing_resources_of_the_right_kind() -> None:
     kinds = {"sqs": "AWS::SQS::Queue", "dynamodb": "AWS::DynamoDB::Table", "secretsmanager": "AWS::SecretsManager::Secret"}
     for grants in GRANTS.values():
         for key, actions in grants.items():
-            logical = key.split("/")[0]
+            logical = re.split(r"[/?]", key)[0]
             if "$" in key or key == "*":
                 continue
             assert logical in resources(), key
@@ -302,12 +315,28 @@ def trust(role: str) -> dict[str, Any]:
     return statement
 
 
+# The account's API Gateway CloudWatch role is trusted as AWS documents it, with no condition (the comment on the
+# resource cites the page): a condition on a key API Gateway may not send would fail the default deploy.
+DOCUMENTED_TRUST_AS_IS = {"ApiGatewayLoggingRole"}
+
+
 def test_every_role_is_assumed_by_one_service_for_this_account_only() -> None:
     for role in resources("AWS::IAM::Role"):
         statement = trust(role)
         assert set(statement["Principal"]) == {"Service"}, role
         assert isinstance(statement["Principal"]["Service"], str), role
+        if role in DOCUMENTED_TRUST_AS_IS:
+            continue
         assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}, role
+
+
+def test_the_api_gateway_logging_role_is_trusted_as_aws_documents_it() -> None:
+    statement = trust("ApiGatewayLoggingRole")
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert "Condition" not in statement
+    assert resources()["ApiGatewayLoggingRole"]["Properties"]["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}
+    ]
     for owner in resources("AWS::Serverless::Function"):
         assert trust(role_of(owner))["Principal"]["Service"] == "lambda.amazonaws.com"
 

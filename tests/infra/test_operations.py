@@ -139,7 +139,7 @@ def test_every_alarm_notifies_the_topic_and_is_explained_in_the_operations_guide
     assert len(alarms) >= 11
     for alarm in alarms:
         actions = RESOURCES[alarm]["Properties"]["AlarmActions"]
-        assert actions == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}, alarm
+        assert actions == [{"Fn::If": ["CreatesAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}], alarm
         assert f"`{alarm}`" in guide, f"docs/operations.md does not explain {alarm}"
 
 
@@ -184,3 +184,22 @@ def test_the_throttles_alarm_watches_exactly_the_functions_that_should_never_be_
     for function in tracking:
         events = RESOURCES[function]["Properties"]["Events"]
         assert {event["Type"] for event in events.values()} == {"SQS"}
+
+
+def test_every_alarm_reaches_a_topic_whatever_the_parameters():
+    # AlarmTopicArn given: that topic. Empty (the default): the stack's own topic, created on exactly that condition.
+    conditions = TEMPLATE["Conditions"]
+    assert conditions["CreatesAlarmTopic"] == {"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}
+    assert TEMPLATE["Parameters"]["AlarmTopicArn"]["Default"] == ""
+    topic = RESOURCES["AlarmTopic"]
+    assert (topic["Type"], topic["Condition"]) == ("AWS::SNS::Topic", "CreatesAlarmTopic")
+    subscription = RESOURCES["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "SubscribesAlarmEmail"
+    assert subscription["Properties"] == {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}
+    assert conditions["SubscribesAlarmEmail"]["Fn::And"][0] == {"Condition": "CreatesAlarmTopic"}
+    output = TEMPLATE["Outputs"]["AlarmNotificationTopicArn"]["Value"]
+    assert output == {"Fn::If": ["CreatesAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
+    pattern = re.compile(TEMPLATE["Parameters"]["AlarmEmail"]["AllowedPattern"])
+    assert pattern.fullmatch("")
+    assert pattern.fullmatch("oncall@example.com")
+    assert not pattern.fullmatch("oncall")

@@ -476,10 +476,9 @@ if __name__ == "__main__":  # pragma: no cover - convenience: python tests/infra
     sys.exit(pytest.main([__file__, "-q"]))
 
 
-def test_every_alarm_notifies_the_alarm_topic_when_one_is_given() -> None:
+def test_every_alarm_notifies_the_alarm_topic_given_or_the_stacks_own() -> None:
     alarms = resources("AWS::CloudWatch::Alarm")
     assert alarms  # one per DLQ
+    topic = {"Fn::If": ["CreatesAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
     for name, alarm in alarms.items():
-        assert alarm["Properties"]["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}, (
-            name
-        )
+        assert alarm["Properties"]["AlarmActions"] == [topic], name
