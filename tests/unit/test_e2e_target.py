@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from tests.e2e.target import PROVIDERS, deployed_target
+from tests.e2e.target import PROVIDERS, QUEUE_OUTPUTS, deployed_target
+
+ROOT = Path(__file__).resolve().parents[2]
 
 API_URL = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/v1"
 QUEUES = {
@@ -71,3 +75,9 @@ def test_a_stack_without_the_outputs_is_named_in_the_error() -> None:
     create_stack({"ApiUrl": API_URL})
     with pytest.raises(RuntimeError, match=r"no output.*WooxyTrackingQueueUrl"):
         deployed_target("sms-status", {})
+
+
+def test_every_output_the_deployed_target_reads_is_an_output_of_the_template() -> None:
+    outputs = (ROOT / "template.yaml").read_text().split("\nOutputs:\n", 1)[1]
+    for key in ("ApiUrl", *QUEUE_OUTPUTS.values()):
+        assert re.search(rf"^  {key}:$", outputs, re.MULTILINE), key
