@@ -17,10 +17,11 @@ REGION ?= us-east-1
 CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov \
 	--file template.yaml --framework cloudformation --skip-download --quiet --compact
 
-.PHONY: help install lint build test unit run enqueue bench mutate clean
+.PHONY: help install lint build test unit e2e run enqueue bench mutate clean
 help:
 	@echo "make run    start the whole service on 127.0.0.1 (PORT=3000), no AWS account needed"
 	@echo "make test   set everything up and run the whole suite (ruff, cfn-lint, sam validate, checkov, sam build, pytest)"
+	@echo "make e2e    the black-box contract suite against make run (started and stopped by it); STACK_NAME=<stack> make e2e: against that deployed stack"
 	@echo "make bench  benchmarks: cold import, handler overhead, Wooxy bulk, the queue path under load (each part in its own process)"
 	@echo "make mutate mutation testing of the providers, mappings and store rules; prints the score per file"
 
@@ -57,6 +58,16 @@ test: lint build
 
 unit: $(VENV)/.installed
 	$(VENV)/bin/pytest tests/unit
+
+# The black-box contract suite (tests/e2e, also part of `make test`): against `make run`, which it starts on free
+# ports and stops; with STACK_NAME, against that deployed stack (its Outputs; signed with the caller's AWS
+# credentials; docs/deploy.md). Deployed, tests/conftest.py's fake credentials and loopback-only sockets stay out.
+e2e: $(VENV)/.installed
+ifdef STACK_NAME
+	E2E_STACK_NAME=$(STACK_NAME) $(VENV)/bin/pytest tests/e2e --confcutdir=tests/e2e --force-enable-socket --timeout=900
+else
+	$(VENV)/bin/pytest tests/e2e
+endif
 
 run: $(VENV)/.installed
 	PYTHONPATH=layers/shared:. $(PY) -m local.run

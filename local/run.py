@@ -1,6 +1,7 @@
 """`make run` / `python -m local.run`: the whole service on 127.0.0.1, no AWS account, against the sandboxes.
 
-Started in the foreground, stopped by Ctrl-C (SIGINT) or SIGTERM:
+Every port it needs is checked first: another instance (or anything else) on them stops it at once, with the
+one line that runs it on free ports. Started in the foreground, stopped by Ctrl-C (SIGINT) or SIGTERM:
 - the three provider sandboxes on fixed ports (unless <P>_BASE_URL points a provider elsewhere),
 - AWS in-process with moto, built from template.yaml (local/stack.py),
 - the HTTP API from api/openapi.yaml (local/api_server.py), SigV4 NOT checked,
@@ -20,10 +21,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
+import socket
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,13 +53,12 @@ class ProviderSpec:
     prefix: str  # environment prefix
     default_port: int
     credential_fields: tuple[str, ...]
-    demo_path: str  # a single-id route, {} = the demo id
 
 
 PROVIDERS = (
-    ProviderSpec("openmarket", "OPENMARKET", 8081, ("account_id", "password"), "/openmarket/messages/{}"),
-    ProviderSpec("wooxy", "WOOXY", 8082, ("access_token",), "/wooxy/messages/{}"),
-    ProviderSpec("wwt", "WWT", 8083, ("api_key",), "/wwt/messages/{}"),
+    ProviderSpec("openmarket", "OPENMARKET", 8081, ("account_id", "password")),
+    ProviderSpec("wooxy", "WOOXY", 8082, ("access_token",)),
+    ProviderSpec("wwt", "WWT", 8083, ("api_key",)),
 )
 
 
@@ -145,6 +148,64 @@ def read_settings(env: Mapping[str, str]) -> Settings:
     if level not in LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     return Settings(port=_port(env, "PORT", 3000), moto_port=_port(env, "MOTO_PORT", 8084), providers=providers)
+
+
+# ---- ports: all checked before anything starts ---------------------------------------------------------------------
+def needed_ports(settings: Settings) -> list[tuple[str, int]]:
+    """(variable, port) for every port this run listens on: the API, each sandbox it starts, moto's endpoint."""
+    sandboxes = [(f"{s.spec.prefix}_SANDBOX_PORT", s.sandbox_port) for s in settings.providers if s.base_url is None]
+    return [("PORT", settings.port), *sandboxes, ("MOTO_PORT", settings.moto_port)]
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:port now (SO_REUSEADDR, as the servers bind)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def answers_as_this_service(port: int) -> bool:
+    """Whether 127.0.0.1:port answers GET /_local/health as a running `make run` does."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_local/health", timeout=1) as answer:
+            return answer.status == 200 and "routes" in json.loads(answer.read())
+    except (OSError, ValueError):
+        return False
+
+
+def free_port_set(needed: list[tuple[str, int]]) -> list[tuple[str, int]] | None:
+    """The same set moved up by 100, 200 ... until every port is free (None if none is within 1,000)."""
+    for offset in range(100, 1001, 100):
+        moved = [(name, port + offset) for name, port in needed]
+        if all(port < 65536 and port_is_free(port) for _, port in moved):
+            return moved
+    return None
+
+
+def port_conflicts(settings: Settings) -> str | None:
+    """None when every port is free; else one message: another instance (every port busy, or the API port answering
+    as this service), or which ports are busy; both with the line that runs an instance on other ports."""
+    needed = needed_ports(settings)
+    busy = [(name, port) for name, port in needed if not port_is_free(port)]
+    if not busy:
+        return None
+    if answers_as_this_service(settings.port):
+        head = f"another `make run` seems to be running: http://127.0.0.1:{settings.port} answers as this service. Use that one"
+    elif len(busy) == len(needed):
+        ports = ", ".join(str(port) for _, port in needed)
+        head = f"another `make run` seems to be running: every port it needs is in use ({ports}). Use that one"
+    else:
+        head = "port(s) in use: " + ", ".join(f"127.0.0.1:{port} ({name})" for name, port in busy) + ". Free them"
+    moved = free_port_set(needed)
+    if moved is None:
+        return f"{head}, or set every port variable ({', '.join(name for name, _ in needed)}) to free ports."
+    line = " ".join(f"{name}={port}" for name, port in moved) + " make run"
+    which = "a second one" if head.startswith("another") else "it"
+    return f"{head}, or run {which} on other ports (every port variable, in one line):\n    {line}"
 
 
 # ---- what the template says about each provider's function ----------------------------------------------------------
@@ -278,9 +339,56 @@ class ChangeEventReader:
 
 
 # ---- banner --------------------------------------------------------------------------------------------------------
-def banner(settings: Settings, api: Any, aws: Any) -> str:
+README = ROOT / "README.md"
+TOUR_HEADING = "## Quickstart: a five-minute tour"
+DEFAULT_API = "http://127.0.0.1:3000"
+
+
+def tour_steps(readme: str) -> list[tuple[str, list[str]]]:
+    """The README's tour, the one copy: (step title, the lines of its ```sh blocks) per step, in order."""
+    if TOUR_HEADING not in readme:
+        return []
+    section = readme.split(TOUR_HEADING, 1)[1].split("\n## ", 1)[0]
+    steps: list[tuple[str, list[str]]] = []
+    in_block = False
+    for line in section.splitlines():
+        if not in_block and re.fullmatch(r"\*\*(\d+\..*)\*\*", line.strip()):
+            steps.append((line.strip().strip("*"), []))
+        elif line.startswith("```"):
+            in_block = line.strip() == "```sh"
+        elif in_block and steps:
+            steps[-1][1].append(line)
+    return steps
+
+
+def for_this_run(line: str, base: str, sandboxes: dict[str, str | None]) -> str:
+    """A tour line with this run's URLs: the API's port, each sandbox's; the enqueue helpers told the port.
+    A line that needs a sandbox this run does not start (its provider is `<P>_BASE_URL`) is printed as a comment."""
+    line = line.replace(DEFAULT_API, base)
+    for default_url, url in sandboxes.items():
+        if default_url in line:
+            if url is None:
+                return f"# (no sandbox for this provider in this run) {line}"
+            line = line.replace(default_url, url)
+    if base != DEFAULT_API:  # local.enqueue finds the service through PORT (default 3000), which another shell has not set
+        line = line.replace("make enqueue ", f"PORT={base.rsplit(':', 1)[1]} make enqueue ")
+        line = re.sub(r"(-m local\.enqueue [^#]*?)\s*$", rf"\1 --url {base}", line)
+    return line
+
+
+def tour(settings: Settings, base: str, readme: str) -> list[str]:
+    sandboxes = {f"http://127.0.0.1:{s.spec.default_port}": (s.base_url if s.sandbox is not None else None) for s in settings.providers}
+    steps = tour_steps(readme)
+    if not steps:
+        return ["  (README.md has no tour: see docs/local.md)"]
+    lines: list[str] = []
+    for title, commands in steps:
+        lines += [f"  {title}"] + [f"    {for_this_run(command, base, sandboxes)}" for command in commands] + [""]
+    return lines
+
+
+def banner(settings: Settings, api: Any, aws: Any, readme: str | None = None) -> str:
     base = f"http://127.0.0.1:{api.port}"
-    demo = {s.spec.name: s for s in settings.providers}
     lines = [
         "",
         "sms-status, running locally (moto for AWS, provider sandboxes on 127.0.0.1)",
@@ -291,65 +399,28 @@ def banner(settings: Settings, api: Any, aws: Any) -> str:
     lines += [f"  (note: {note})" for note in api.notes + aws.notes]
     lines += ["", "Providers"]
     for setting in settings.providers:
-        where = "sandbox" if setting.sandbox is not None else "from " + setting.spec.prefix + "_BASE_URL"
+        where = "sandbox" if setting.sandbox is not None else "from " + setting.spec.prefix + "_BASE_URL: the tour's ids are the sandbox's"
         ids = f"  demo ids: {', '.join(setting.demo_ids)}" if setting.demo_ids else ""
         lines.append(f"  {setting.spec.name:10} {setting.base_url}  ({where}){ids}")
-    lines += ["", "Queues (tracking path)"]
+    lines += ["", "Queues (tracking path; moto's, reached through the AWS (moto) endpoint below, never AWS)"]
     lines += [f"  {m.function.short_name:19} -> {m.queue_url}" for m in aws.mappings] or ["  (none in template.yaml yet)"]
-    lines += ["", "Try it (paste into another shell)"]
-    for setting in settings.providers:
-        example = setting.demo_ids[0] if setting.demo_ids else "<id>"
-        lines.append(f"  curl -s {base}{setting.spec.demo_path.format(example)}")
-    wwt = demo["wwt"]
-    if wwt.sandbox is not None:
-        lines.append(f"  curl -s {base}/wwt/references/extid19")
-    for setting in settings.providers:
-        ids = json.dumps({"ids": setting.demo_ids[:3] or ["<id>"]})
-        lines.append(f"  curl -s -X POST {base}/{setting.spec.name}/status -H 'Content-Type: application/json' -d '{ids}'")
-    if any(route.resource == "/wooxy/status/bulk" for route in api.routes):
-        ids = json.dumps({"ids": demo["wooxy"].demo_ids or ["<id>"]})
-        lines.append(f"  curl -s -X POST {base}/wooxy/status/bulk -H 'Content-Type: application/json' -d '{ids}'")
-    if any(route.resource == "/wooxy/bulk-jobs" for route in api.routes):
-        ids = json.dumps({"ids": demo["wooxy"].demo_ids or ["<id>"]})
-        lines.append(f"  curl -s -i -X POST {base}/wooxy/bulk-jobs -H 'Content-Type: application/json' -d '{ids}'    # 202 + Location")
-        lines.append(f"  curl -s {base}/wooxy/bulk-jobs/<job_id>    # state, counts, results_url (JSON Lines) once succeeded")
-    if aws.mappings:
-        lines += ["", "Track a message through the queue (enqueue, then watch GET /tracked/... change)"]
-        om = demo["openmarket"]
-        if om.sandbox is not None and aws.queue_for("openmarket"):
-            name, example = "openmarket", "TOUR-1"
-            seed = json.dumps({"id": example, "steps": [[0, 2], [60, 4]]})  # accepted now, delivered in 60 s
-            lines.append(f"  curl -s -X POST {om.base_url}/_sandbox/messages -d '{seed}'")
-        else:
-            name = aws.mappings[0].function.short_name.removesuffix("_tracking")  # the provider, as the routes name it
-            example = (demo[name].demo_ids or ["<id>"])[0] if name in demo else "<id>"
-        # local.enqueue finds the service through PORT (default 3000), which another shell may not have set
-        default_port = base.endswith(":3000")
-        url_flag, port_env = ("", "") if default_port else (f" --url {base}", f"PORT={base.rsplit(':', 1)[1]} ")
-        lines += [
-            f"  .venv/bin/python -m local.enqueue {name} {example}{url_flag}    # or: {port_env}make enqueue PROVIDER={name} IDS={example}",
-            f"  curl -s {base}/tracked/{name}/{example}    # stored report + history; re-checked after 30 s, 60 s, 2 min ...",
-            f"  curl -s {base}/_local/events    # change events published on the bus (local only)",
-            f"  curl -s {base}/_local/queues    # queue and DLQ depths, poller batches and throttles (local only)",
-            f"  curl -s {base}/_local/functions    # invocations and throttles per function (local only)",
-        ]
-        if om.sandbox is not None:
-            lines.append(f"  curl -s -X POST {om.base_url}/_sandbox/clock -d '{{\"advance\": 60}}'    # skip sandbox time ahead")
-        mapping = aws.queue_for(name)
-        if aws.endpoint_url and mapping is not None:
-            message = json.dumps({"ids": [example]})
-            lines += [
-                f"  aws --endpoint-url {aws.endpoint_url} --region us-east-1 sqs send-message \\",
-                f"      --queue-url {mapping.queue_url} --message-body '{message}'    # the same, as a sender would",
-            ]
+    lines += ["", "The tour (README.md, Quickstart), for this run: paste into another shell (bash or zsh)", ""]
+    lines += tour(settings, base, README.read_text() if readme is None else readme)
     if aws.endpoint_url:
         lines += [
-            "",
             f"AWS (moto)  {aws.endpoint_url}   shares this process's state, e.g.",
             "  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\",
             f"      aws --endpoint-url {aws.endpoint_url} --region us-east-1 sqs list-queues",
         ]
-    lines += ["", "Ready. Ctrl-C stops everything.", ""]
+        sender = next((m for m in aws.mappings if "Recheck" not in m.queue_url), None)
+        if sender is not None:  # what `make enqueue` does, as a sender would
+            lines += [
+                "  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\",
+                f"      aws --endpoint-url {aws.endpoint_url} --region us-east-1 sqs send-message \\",
+                f'      --queue-url {sender.queue_url} --message-body \'{{"ids": ["<id>"]}}\'',
+            ]
+        lines.append("")
+    lines += ["Ready. Ctrl-C stops everything.", ""]
     return "\n".join(lines)
 
 
@@ -392,6 +463,9 @@ def main(env: Mapping[str, str] | None = None) -> int:
         sys.stdout = HideMetrics(sys.stdout)
     try:
         settings = read_settings(env)
+        conflicts = port_conflicts(settings)  # before anything starts: one message naming every port, not one at a time
+        if conflicts:
+            raise SettingsError(conflicts)
         template = load_template_checked(TEMPLATE)
     except (SettingsError, LocalSetupError) as exc:
         print(f"make run: {exc}", file=sys.stderr, flush=True)

@@ -27,7 +27,7 @@ import yaml
 
 from local.queue_worker import POLL_SECONDS
 from local.sandboxes.wooxy import WooxySandbox
-from tests.local.harness import PROVIDER_ENV, ROOT, LocalServer, http, port_is_free, wait_for
+from tests.local.harness import PROVIDER_ENV, ROOT, LocalServer, free_ports, http, port_is_free, wait_for
 
 # The first re-check of a non-final message is 30 s after the first check (sms_status.tracking).
 RECHECK_TIMEOUT = 90.0
@@ -45,6 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, wooxy: WooxySandbox) -> Ite
     local = LocalServer(tmp_path_factory.mktemp("local-run"), {"WOOXY_BASE_URL": wooxy.base_url})
     try:
         local.wait_ready()
+        wait_for(lambda: "Ready. Ctrl-C" in local.output(), 30, "the banner")  # printed just after the API starts answering
         yield local
     finally:
         local.stop()
@@ -68,11 +69,37 @@ def test_serves_every_route_of_the_openapi_document(server: LocalServer) -> None
 def test_banner_names_routes_says_sigv4_is_not_checked_and_gives_commands(server: LocalServer) -> None:
     output = server.output()
     assert "DOES NOT CHECK SIGV4" in output
-    assert f"curl -s {server.url}/openmarket/messages/12004-0328K-1232U-18C21" in output
-    assert f"curl -s {server.url}/wwt/messages/211" in output
-    assert f"curl -s -X POST {server.url}/wwt/status" in output
-    assert "(from WOOXY_BASE_URL)" in output
+    assert f"curl -s -w '\\n' {server.url}/openmarket/messages/12004-0328K-1232U-18C21" in output
+    assert f"curl -s -w '\\n' {server.url}/wwt/messages/211" in output
+    assert f"curl -s -w '\\n' -X POST {server.url}/wwt/status" in output
+    assert "(from WOOXY_BASE_URL: the tour's ids are the sandbox's)" in output
     assert "python -m local.enqueue" in output
+
+
+def readme_tour_commands() -> list[str]:
+    """Every line of the README tour's ```sh blocks (read here on its own, not with the banner's code)."""
+    section = (ROOT / "README.md").read_text().split("## Quickstart: a five-minute tour", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```sh\n")[1:]
+    return [line for block in blocks for line in block.split("\n```", 1)[0].splitlines()]
+
+
+def test_the_banner_prints_the_readme_tour_with_this_runs_ports(server: LocalServer) -> None:
+    # One copy of the tour: what `make run` prints is the README's, with this run's API and sandbox ports (and the
+    # port told to the enqueue helpers, which another shell would otherwise look for on 3000).
+    port = str(server.api_port)
+    expected = []
+    for line in readme_tour_commands():
+        line = line.replace("http://127.0.0.1:3000", server.url).replace(
+            "http://127.0.0.1:8081", f"http://127.0.0.1:{server.openmarket_port}"
+        )
+        line = line.replace("make enqueue ", f"PORT={port} make enqueue ")
+        if "-m local.enqueue" in line:
+            line = line.rstrip() + f" --url {server.url}"
+        expected.append(line.strip())
+    banner = server.output().split("The tour (README.md, Quickstart)", 1)[1].split("AWS (moto)", 1)[0]
+    printed = [line.strip() for line in banner.splitlines()[1:] if line.startswith("    ")]
+    assert printed == expected
+    assert len(expected) > 20
 
 
 def test_a_provider_pointed_elsewhere_gets_no_sandbox(server: LocalServer) -> None:
@@ -390,6 +417,55 @@ def run_briefly(env_overrides: dict[str, str]) -> subprocess.CompletedProcess[st
     env = {key: value for key, value in os.environ.items() if not key.endswith(tuple(f"_{suffix}" for suffix in PROVIDER_ENV))}
     env.update(env_overrides)
     return subprocess.run([sys.executable, "-m", "local.run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+PORT_VARIABLES = ("PORT", "OPENMARKET_SANDBOX_PORT", "WOOXY_SANDBOX_PORT", "WWT_SANDBOX_PORT", "MOTO_PORT")
+
+
+def run_line(message: str) -> str:
+    """The one line of a port message that runs an instance on other ports."""
+    (line,) = [line.strip() for line in message.splitlines() if line.strip().endswith("make run") and "PORT=" in line]
+    return line
+
+
+def test_a_second_run_on_the_same_ports_says_at_once_that_one_is_running_and_how_to_run_two(server: LocalServer) -> None:
+    # Given the module's server (its Wooxy sandbox replaced, so one port of the default set is free), when a second
+    # run is started on the same ports
+    ports = (server.api_port, server.openmarket_port, server.wooxy_port, server.wwt_port, server.moto_port)
+    started = time.monotonic()
+    result = run_briefly(dict(zip(PORT_VARIABLES, map(str, ports), strict=True)))
+
+    # Then it stops at once, before starting anything, with one message: another instance runs, and one line
+    # setting every port variable to free ports
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert time.monotonic() - started < 20
+    assert f"another `make run` seems to be running: {server.url} answers as this service" in result.stderr
+    line = run_line(result.stderr)
+    assigned = dict(word.split("=", 1) for word in line.split() if "=" in word)
+    assert tuple(assigned) == PORT_VARIABLES
+    assert all(port_is_free(int(port)) for port in assigned.values())
+    assert "cannot listen" not in result.stderr  # nothing was started
+    assert http("GET", f"{server.url}/_local/health")[0] == 200  # the first one is untouched
+
+
+def test_a_busy_port_is_named_with_its_variable_and_every_port_variable_is_given() -> None:
+    from local.run import port_conflicts, read_settings
+
+    ports = free_ports(5)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports[4]))
+        taken.listen()
+        message = port_conflicts(read_settings(dict(zip(PORT_VARIABLES, map(str, ports), strict=True))))
+    assert message is not None
+    assert f"port(s) in use: 127.0.0.1:{ports[4]} (MOTO_PORT)" in message
+    assert "another" not in message  # one busy port of five, not answering as this service: something else
+    assert tuple(word.split("=", 1)[0] for word in run_line(message).split() if "=" in word) == PORT_VARIABLES
+
+
+def test_every_port_free_is_no_conflict() -> None:
+    from local.run import port_conflicts, read_settings
+
+    assert port_conflicts(read_settings(dict(zip(PORT_VARIABLES, map(str, free_ports(5)), strict=True)))) is None
 
 
 @pytest.mark.parametrize("value", ['{"access_token": "", "extra": "s3cr3t-value"}', "{s3cr3t-value", '["s3cr3t-value"]'])
