@@ -775,3 +775,24 @@ def test_a_stalled_aws_call_ends_the_batch_in_time_and_loses_nothing(aws, sqs_cl
         assert stack.poll()[1] == set()
     assert stack.item("id", "5d91537bd132fdf45916520a")["status"] == "pending"
     assert stack.counts(stack.recheck_url)["delayed"] >= 1
+
+
+def test_an_open_ids_published_event_is_cleared_by_its_next_check_not_by_a_write_of_its_own(aws, sqs_clock, wooxy_sandbox):
+    stack = aws("wooxy")
+    wooxy_sandbox.add_message("5d91537bd132fdf45916520a", steps=[(0, "queued"), (20, "delivered")])
+    stack.enqueue({"ids": ["5d91537bd132fdf45916520a"]})
+    assert stack.poll()[1] == set()
+    # The first check wrote the item once: its "pending" event is published and still in the outbox ...
+    item = stack.item("id", "5d91537bd132fdf45916520a")
+    assert (int(item["version"]), [json.loads(e)["event_id"] for e in item["outbox"]]) == (1, ["wooxy#id#5d91537bd132fdf45916520a#1"])
+    assert statuses(stack.events()) == [(None, "pending")]
+    # ... and the re-check says it was published
+    (recheck,) = stack.receive_delayed()
+    assert json.loads(recheck["Body"])["published"] == ["wooxy#id#5d91537bd132fdf45916520a#1"]
+    # The next check's write drops it; the final event is cleared at once (no check follows a final id)
+    sqs_clock.advance(31)
+    wooxy_sandbox.clock.advance(30)
+    assert stack.poll()[1] == set()
+    item = stack.item("id", "5d91537bd132fdf45916520a")
+    assert (item["status"], item.get("outbox", []), int(item["version"])) == ("delivered", [], 3)
+    assert statuses(stack.events()) == [("pending", "delivered")]  # nothing published twice

@@ -342,3 +342,17 @@ def test_bad_recheck_delays_are_a_configuration_error(raw: str) -> None:
 
     with pytest.raises(ConfigError, match="RECHECK_DELAYS"):
         parse_recheck_delays(raw)
+
+
+def test_published_event_ids_travel_on_the_recheck_queue_only() -> None:
+    later = TrackRequest(kind="id", ids=("T-1",), attempt=2, chains=("abc",), published=("openmarket#id#T-1#3",))
+    assert parse_message(json.dumps(later.to_body()), OPENMARKET, internal=True) == later
+    with pytest.raises(MalformedMessage, match="internal to the service's own re-checks"):
+        parse_message(json.dumps(later.to_body()), OPENMARKET)
+
+
+@pytest.mark.parametrize("published", ["openmarket#id#T-1#3", [3], [""], ["x" * 301], ["e"] * 201])
+def test_published_must_be_a_short_list_of_event_ids(published) -> None:
+    body = {"ids": ["T-1"], "chains": ["abc"], "published": published}
+    with pytest.raises(MalformedMessage, match=r"^published must be a list of event ids$"):
+        parse_message(json.dumps(body), OPENMARKET, internal=True)

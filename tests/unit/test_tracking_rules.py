@@ -626,3 +626,34 @@ def test_events_found_with_no_outbox_date_are_dated_by_the_next_write() -> None:
     current = tracked(report(Status.PENDING, code="queued", at=SINCE), chain=OWN, outbox=({"event_id": "wooxy#id#m1#1"},))
     decided = rules.next_item(rnd(), ask(), Verdict(report()), current)
     assert (len(decided.item.outbox), decided.item.outbox_at) == (2, NOW)
+
+
+# ---- events published by the previous check, cleared by this one ------------------------------------------------------
+def event(id: str, version: int) -> dict:
+    return {"event_id": f"wooxy#id#{id}#{version}", "report": {}, "previous_status": None, "context": None}
+
+
+def test_a_recheck_gives_each_id_only_its_own_published_events() -> None:
+    request = TrackRequest(kind="id", ids=("m1", "m10"), attempt=1, chains=(OWN, OWN), published=("wooxy#id#m1#1", "wooxy#id#m10#2"))
+    asks = rules.asks_of(Provider.WOOXY, request, record="r", own_chain="new", enqueued_at=NOW, redelivered=False)
+    assert [(a.key.id, a.published) for a in asks] == [("m1", frozenset({"wooxy#id#m1#1"})), ("m10", frozenset({"wooxy#id#m10#2"}))]
+
+
+def test_published_events_are_not_stale_and_leave_the_outbox_with_the_next_write() -> None:
+    old = NOW - rules.OUTBOX_GRACE - timedelta(minutes=1)
+    item = tracked(report(), chain=OWN, next_check_at=NOW, outbox=(event("m1", 1), event("m1", 2)), outbox_at=old)
+    chained = replace(ask(chain=OWN, attempt=1), published=frozenset({"wooxy#id#m1#1"}))
+    # the one the previous check published is not published again; the other, left behind, is
+    assert rules.stale_events(rnd(), [chained], {key(): item}) == [(key(), event("m1", 2))]
+    change = rules.next_item(rnd(), chained, Verdict(None), item)
+    assert change is not None
+    assert change.item.outbox == (event("m1", 2),)
+    assert change.item.outbox_at == old
+
+
+def test_the_recheck_carries_the_events_published_for_its_own_ids() -> None:
+    items = [(ask(n, own=f"c{n}"), tracked(report(id=n), chain=f"c{n}", next_check_at=NOW + timedelta(seconds=30))) for n in ("m1", "m2")]
+    ((message, delay, carried),) = rules.recheck_messages(rnd(), items, {key("m1"): {"wooxy#id#m1#1"}, key("m9"): {"wooxy#id#m9#1"}})
+    assert (message.ids, message.published, delay) == (("m1", "m2"), ("wooxy#id#m1#1",), 30)
+    assert message.to_body()["published"] == ["wooxy#id#m1#1"]
+    assert [a.key.id for a in carried] == ["m1", "m2"]

@@ -4,7 +4,8 @@ re-check queue (docs/queue.md "Message schema").
 A sender's message: `{"ids": [...]}` (WWT also `{"references": [...]}`), 1-100 ids, and an optional `"context"`
 object; nothing else. A re-check message, which only the function writes (senders are never granted its queue):
 the same plus `attempt` (checks made so far), `chains` (one per id: the re-check chain that follows it),
-`since` (when tracking started) and `not_before` (a wait longer than SQS can delay). One re-check message carries
+`since` (when tracking started), `not_before` (a wait longer than SQS can delay) and `published` (the change events
+the previous check published, which this check removes from the items' outboxes in the write it makes anyway). One re-check message carries
 the open ids of many sender messages. Messages written before `chains` existed carry one `chain` for all their
 ids; they are still read.
 
@@ -28,7 +29,8 @@ MAX_CONTEXT_BYTES = 4096  # serialized; the context is stored with the message a
 MAX_CHAIN_CHARS = 64
 MAX_ATTEMPT = 100_000
 KEY_FIELDS: dict[str, Kind] = {"ids": "id", "references": "reference"}
-INTERNAL_FIELDS = frozenset({"attempt", "chain", "chains", "since", "not_before"})
+MAX_EVENT_ID_CHARS = 300  # "<provider>#<kind>#<id>#<version>": an id is at most 128 characters
+INTERNAL_FIELDS = frozenset({"attempt", "chain", "chains", "since", "not_before", "published"})
 SENDER_FIELDS = frozenset({*KEY_FIELDS, "context"})
 RECHECK_FIELDS = SENDER_FIELDS | INTERNAL_FIELDS
 
@@ -48,6 +50,7 @@ class TrackRequest:
     chains: tuple[str | None, ...] | None = None  # re-checks: the chain that follows each id (None: a sender's)
     since: datetime | None = None  # when tracking started (carried so the window survives a missing item)
     not_before: datetime | None = None  # a chained wait: do nothing before this time
+    published: tuple[str, ...] = ()  # event ids the previous check published: cleared from the outboxes by this one
 
     def chain_of(self, position: int) -> str | None:
         return self.chains[position] if self.chains is not None else None
@@ -60,6 +63,7 @@ class TrackRequest:
             "chains": list(self.chains) if self.chains is not None else None,
             "since": iso(self.since),
             "not_before": iso(self.not_before),
+            "published": list(self.published) if self.published else None,
         }
         body.update({name: value for name, value in optional.items() if value is not None})
         return body
@@ -136,6 +140,13 @@ def parse_message(raw: str, service: StatusService, *, internal: bool = False) -
     if isinstance(attempt, bool) or not isinstance(attempt, int) or not 0 <= attempt <= MAX_ATTEMPT:
         raise MalformedMessage("attempt must be a non-negative integer")
     chains = _chains(body, len(ids))
+    published = body.get("published", [])
+    if (
+        not isinstance(published, list)
+        or len(published) > 2 * MAX_IDS
+        or not all(isinstance(event, str) and 1 <= len(event) <= MAX_EVENT_ID_CHARS for event in published)
+    ):
+        raise MalformedMessage("published must be a list of event ids")
     # Duplicates collapse to the first (its chain with it).
     first = {key: position for position, key in reversed(list(enumerate(ids)))}
     keep = sorted(first.values())
@@ -147,4 +158,5 @@ def parse_message(raw: str, service: StatusService, *, internal: bool = False) -
         chains=tuple(chains[position] for position in keep) if chains is not None else None,
         since=_time_field(body, "since"),
         not_before=_time_field(body, "not_before"),
+        published=tuple(published),
     )

@@ -131,6 +131,7 @@ class Ask:
     context: dict[str, Any] | None = None
     attempt: int = 0  # checks made before this one
     redelivered: bool = False  # the record was received before (a crash, a failure, an SQS duplicate)
+    published: frozenset[str] = frozenset()  # events the previous check published: cleared by this check's write
 
 
 def held_request(request: TrackRequest, enqueued_at: datetime, delays: tuple[int, ...]) -> TrackRequest:
@@ -158,6 +159,7 @@ def asks_of(
             context=request.context,
             attempt=request.attempt,
             redelivered=redelivered,
+            published=frozenset(event for event in request.published if event.startswith(f"{provider}#{request.kind}#{key}#")),
         )
         for position, key in enumerate(request.ids)
     ]
@@ -183,13 +185,15 @@ def stale_events(rnd: Round, asks: Iterable[Ask], stored: Mapping[TrackKey, Trac
     """Events a crashed or refused processor left behind. A redelivered record publishes its ids' outboxes whatever
     their age: it may be the very record whose publish failed, and once its ids are final no later message comes."""
     redelivered: dict[TrackKey, bool] = {}
+    published: dict[TrackKey, frozenset[str]] = {}
     for ask in asks:
         redelivered[ask.key] = redelivered.get(ask.key, False) or ask.redelivered
+        published[ask.key] = published.get(ask.key, frozenset()) | ask.published
     events = []
     for key, again in redelivered.items():
         item = stored.get(key)
         if item is not None and item.outbox and item.outbox_at is not None and (again or rnd.now - item.outbox_at >= OUTBOX_GRACE):
-            events.extend((key, event) for event in item.outbox)
+            events.extend((key, event) for event in item.outbox if event["event_id"] not in published[key])
     return events
 
 
@@ -287,6 +291,8 @@ def next_item(rnd: Round, ask: Ask, verdict: Verdict, current: Tracked | None) -
     An id with no answer yet is written all the same (no report): the item says which chain follows it."""
     if not follows(rnd, ask, current):
         return None
+    if current is not None and ask.published:  # what the previous check published leaves the outbox with this write
+        current = without_events(current, ask.published) or current
     applied = (
         apply_report(current, verdict.report, key=ask.key, tracked_since=ask.since, at=verdict.at) if verdict.report is not None else None
     )
@@ -310,10 +316,14 @@ def next_item(rnd: Round, ask: Ask, verdict: Verdict, current: Tracked | None) -
     return ItemChange(replace(item, expires_at=int((end + RETENTION).timestamp())), event)
 
 
-def recheck_messages(rnd: Round, claimed: Iterable[tuple[Ask, Tracked]]) -> list[tuple[TrackRequest, int, list[Ask]]]:
+def recheck_messages(
+    rnd: Round, claimed: Iterable[tuple[Ask, Tracked]], published: Mapping[TrackKey, Iterable[str]] | None = None
+) -> list[tuple[TrackRequest, int, list[Ask]]]:
     """The re-check messages for the open ids this batch claimed (each with the item it wrote): ids due at the same
-    time after the same number of checks travel together, up to MAX_RECHECK_IDS a message, each with its own chain.
-    Returns (message, SQS delay, the asks it carries)."""
+    time after the same number of checks travel together, up to MAX_RECHECK_IDS a message, each with its own chain,
+    with the events this batch published for them (`published`: the next check clears them from the outboxes in
+    the write it makes anyway, instead of one more write now). Returns (message, SQS delay, the asks it carries)."""
+    published = published or {}
     groups: dict[tuple[str, int, datetime], list[tuple[Ask, Tracked]]] = {}
     for ask, item in claimed:
         due = item.next_check_at or rnd.now
@@ -329,6 +339,7 @@ def recheck_messages(rnd: Round, claimed: Iterable[tuple[Ask, Tracked]]) -> list
                 chains=tuple(ask.own_chain for ask, _ in part),
                 since=min(item.tracked_since for _, item in part),
                 not_before=due if due - rnd.now > timedelta(seconds=SQS_MAX_DELAY) else None,
+                published=tuple(sorted(event for ask, _ in part for event in published.get(ask.key, ()))),
             )
             messages.append((message, sqs_delay(due - rnd.now), [ask for ask, _ in part]))
     return messages

@@ -7,8 +7,11 @@
 4. One ask per id (`rules.choose`); ids whose query window closed are settled; the rest are looked up together,
    per key kind, at the provider's own limits (Wooxy: 100 ids a request).
 5. Write every id's item conditionally on the version read (several at once), claiming the open ones for the
-   chain of the record that carried them; THEN send the re-checks (SendMessageBatch, up to 100 ids a message).
-6. Publish the change events written with the answers (PutEvents, 10 a call), then clear them from the items.
+   chain of the record that carried them; only after the writes are the re-checks sent (SendMessageBatch, up to
+   100 ids a message), once the events are published (6).
+6. Publish the change events written with the answers (PutEvents, 10 a call). An id that is followed on carries
+   the ids of its published events in its re-check, and the next check drops them from the outbox in the write it
+   makes anyway; the others (final ids) are cleared now. A crash in between republishes, with the same event_id.
 A write or a send that fails fails only the records that carry its ids; SQS delivers them again, they recognise
 their own claims and carry on. A provider outage is not a record's fault: its ids are written as checked with no
 answer and re-checked on their backoff, so an outage never sends tracking to the DLQ. Every AWS call is bounded
@@ -210,7 +213,8 @@ class Tracker:
     def _check(self, rnd: rules.Round, asks: list[rules.Ask], remaining: Callable[[], float], outcome: BatchResult) -> None:
         stored = self.store.get_many({ask.key for ask in asks})
         # First, before any provider call: no provider outage can hold these back.
-        stored.update(self._publish(rnd, rules.stale_events(rnd, asks, stored), stored, asks, outcome))
+        stale = rules.stale_events(rnd, asks, stored)
+        self._publish(rnd, stale, stored, asks, outcome, cleared=stored)
 
         chosen = rules.choose(rnd, asks, stored)
         verdicts, to_check = rules.triage(rnd, chosen, stored)
@@ -221,9 +225,12 @@ class Tracker:
 
         written = self._write_all(rnd, chosen, verdicts, stored, outcome)
         claimed = [(ask, item) for ask in chosen if (item := written.get(ask.key)) is not None and item.chain == ask.own_chain]
-        self._send(rules.recheck_messages(rnd, claimed), outcome)
         events = [(key, event) for key, item in written.items() for event in new_events(stored.get(key), item)]
-        self._publish(rnd, events, written, chosen, outcome)
+        # The events of ids this batch claimed go out with their re-check, which clears them at the next check;
+        # the others (final, or followed by another chain) are cleared now.
+        following = {ask.key for ask, _ in claimed}
+        published = self._publish(rnd, events, written, chosen, outcome, clear=lambda key: key not in following)
+        self._send(rules.recheck_messages(rnd, claimed, published), outcome)
         outcome.add("ids", len({ask.key for ask in asks}))
         outcome.add("checked", len(to_check))
         outcome.add("claimed", len(claimed))
@@ -302,13 +309,16 @@ class Tracker:
         self,
         rnd: rules.Round,
         events: list[tuple[TrackKey, dict[str, Any]]],
-        items: Mapping[TrackKey, Tracked],
+        items: dict[TrackKey, Tracked],
         asks: Iterable[rules.Ask],
         outcome: BatchResult,
-    ) -> dict[TrackKey, Tracked]:
-        """Publish, then clear the published events from their items (conditional on the versions in `items`);
-        returns the items as cleared. Events EventBridge did not take stay in their outboxes, and a message on our
-        re-check queue comes back for their ids once the outbox grace has passed (`rules.publish_later`)."""
+        clear: Callable[[TrackKey], bool] = lambda key: True,
+        cleared: dict[TrackKey, Tracked] | None = None,
+    ) -> dict[TrackKey, set[str]]:
+        """Publish; then clear the published events of the ids `clear` picks from their items (conditional on the
+        versions in `items`; the items as cleared go into `cleared`). Returns the published event ids per id. Events
+        EventBridge did not take stay in their outboxes, and a message on our re-check queue comes back for their ids
+        once the outbox grace has passed (`rules.publish_later`)."""
         if not events:
             return {}
         unpublished = self.publisher.publish([event for _, event in events])
@@ -324,13 +334,13 @@ class Tracker:
             )
             self._send(rules.publish_later(rnd, [ask for ask in asks if ask.key in left]), outcome)
 
-        def clear(key: TrackKey) -> Tracked | None:
+        def clear_one(key: TrackKey) -> Tracked | None:
             change = partial(rules.without_events, event_ids=frozenset(published[key]))
             return self.store.update(key, change, read=items.get(key))
 
-        cleared: dict[TrackKey, Tracked] = {}
-        with ThreadPoolExecutor(max_workers=max(1, min(WRITE_WORKERS, len(published)))) as pool:
-            for key, future in [(key, pool.submit(clear, key)) for key in published]:
+        to_clear = [key for key in published if clear(key)]
+        with ThreadPoolExecutor(max_workers=max(1, min(WRITE_WORKERS, len(to_clear)))) as pool:
+            for key, future in [(key, pool.submit(clear_one, key)) for key in to_clear]:
                 try:
                     item = future.result()
                 except Exception as error:  # the events stay in the outbox and go out again later (same event_id)
@@ -338,6 +348,6 @@ class Tracker:
                         "published events not cleared", extra={"provider": str(self.provider), "error_type": type(error).__name__}
                     )
                     continue
-                if item is not None:
+                if item is not None and cleared is not None:
                     cleared[key] = item
-        return cleared
+        return published
