@@ -136,9 +136,11 @@ def test_built_tracked_function_reads_the_table(runtime_dir, moto_server):
 
 def test_built_bulk_function_answers_a_job_from_its_table_and_bucket(runtime_dir, moto_server):
     """The bulk function: GET /wooxy/bulk-jobs/{job_id} of a finished job, over HTTP to moto's DynamoDB and S3."""
-    job_id = json.loads((ROOT / "events" / "wooxy" / "get_bulk_job.json").read_text())["pathParameters"]["job_id"]
+    event = json.loads((ROOT / "events" / "wooxy" / "get_bulk_job.json").read_text())
+    job_id = event["pathParameters"]["job_id"]
     create_table(moto_server, "built-jobs", key="job_id")
     item = {"job_id": job_id, "state": "succeeded", "total": 4, "chunk_count": 1, "done": 4, "created_at": "2026-11-29T10:00:00.000Z"}
+    item["owner"] = event["requestContext"]["identity"]["userArn"]  # a job answers its owner only
     item |= {"counts": {"delivered": 4}, "finished_at": "2026-11-29T10:00:01.000Z"}
     boto3.resource("dynamodb", endpoint_url=moto_server, region_name="us-east-1").Table("built-jobs").put_item(Item=item)
     boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket="built-bulk")

@@ -276,6 +276,14 @@ def drive(aws: LocalAws, wooxy: WooxySandbox) -> None:
     # A chunk file lost before Finish: the step reads it, finds no such key and gives its ids error reports.
     s3 = boto3.client("s3", region_name=REGION)
     s3.delete_object(Bucket=aws.buckets["BulkBucket"], Key=f"jobs/{job_id}/chunks/00001.jsonl")
+    # Finish changes only a running job: put this one back to where its Finish step would find it.
+    jobs_table = boto3.resource("dynamodb", region_name=REGION).Table(aws.tables["BulkJobsTable"])
+    jobs_table.update_item(
+        Key={"job_id": job_id},
+        UpdateExpression="SET #state = :running",
+        ExpressionAttributeNames={"#state": "state"},
+        ExpressionAttributeValues={":running": "running"},
+    )
     assert invoke(aws, bulk, {"bulk_finish": {"job_id": job_id}})["total"] == len(ids)
 
 
@@ -303,6 +311,14 @@ def needs(call: Call, aws: LocalAws) -> list[Need]:
             return [Need(f"sqs:{operation}", queue_arn(aws, p["QueueUrl"]))]
         case "dynamodb", ("BatchGetItem" | "BatchWriteItem") as operation:
             return [Need(f"dynamodb:{operation}", table_arn(table)) for table in p["RequestItems"]]
+        case "dynamodb", "TransactWriteItems":
+            # IAM authorises each item by its own action (no action of the transaction's own): Update -> UpdateItem ...
+            actions = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+            return [
+                Need(f"dynamodb:{actions[kind]}", table_arn(request["TableName"]))
+                for item in p["TransactItems"]
+                for kind, request in item.items()
+            ]
         case "dynamodb", operation:
             return [Need(f"dynamodb:{operation}", table_arn(p["TableName"]))]
         case "events", "PutEvents":

@@ -199,7 +199,7 @@ def test_every_grant_is_scoped_to_one_resource(template: dict[str, Any]):
         "Resource": {"Fn::GetAtt": ["BulkJobsTable", "Arn"]},
     }
     bulk = {s["Sid"]: s for s in statements(template, "WooxyBulkFunction")}
-    assert set(bulk) == {"JobData", "JobItems", "StartJobs", "SeeHowJobsEnded"}
+    assert set(bulk) == {"JobData", "TellMissingJobDataFromDenied", "JobItems", "StartJobs", "SeeHowJobsEnded"}
     assert all(statement["Resource"] != "*" for statement in bulk.values())
 
 
