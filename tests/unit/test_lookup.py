@@ -278,6 +278,8 @@ def test_an_id_never_asked_gets_the_lookups_own_timeout():
     assert reports[1].details["error"]["message"] == "cut"  # asked, and cut by the HTTP layer
     error = reports[2].details["error"]
     assert (error["code"], error["message"]) == ("provider_timeout", "no answer within the lookup deadline of 0.2s")
+    assert error["details"] == {"provider": "openmarket"}
+    assert [r.provider for r in reports] == [Provider.OPENMARKET] * 3
     assert reports[2].retryable
 
 
@@ -307,3 +309,21 @@ def test_a_credentials_retry_needs_the_read_budget_and_a_useful_attempt(deadline
         with pytest.raises(ProviderAuthError):
             service.lookup(["a"])
     assert service.secrets.reads == [False, True] if retried else [False]
+
+
+@pytest.mark.parametrize("keys", [["r1"], ["r1", "r2"]], ids=["single", "fan-out"])
+def test_the_kind_asked_for_reaches_validation_and_every_request(keys):
+    class ByReference(FakeService):
+        kinds = frozenset({"id", "reference"})
+
+        def validate(self, key, kind):
+            self.validated.append(kind)
+
+        def fetch_one(self, client, key, kind):
+            self.asked.append(kind)
+            return delivered(client, key)
+
+    service = ByReference(delivered)
+    service.validated, service.asked = [], []
+    service.lookup(keys, kind="reference")
+    assert service.validated == service.asked == ["reference"] * len(keys)
