@@ -469,6 +469,7 @@ class RawServer:
 
         self.answer = answer
         self.connections = 0
+        self.closed = 0  # connections the client closed
         self.stopping = threading.Event()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(0.05)
@@ -489,8 +490,12 @@ class RawServer:
         with conn:
             buffer = b""
             while not self.stopping.is_set():
-                data = conn.recv(65536)
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    data = b""
                 if not data:
+                    self.closed += 1
                     return
                 buffer += data
                 while b"\r\n\r\n" in buffer:
@@ -667,3 +672,68 @@ def test_the_first_address_that_connects_is_used(echo, monkeypatch):
     response = HttpClient("echo", FAST).send("GET", f"http://provider.test:{echo.port}/x", deadline=Deadline(5))
     assert response.json() == {"ok": True}
     assert echo.requests[0].headers["host"] == f"provider.test:{echo.port}"  # the name, not the address
+
+
+def test_every_error_names_its_provider(echo, client):
+    errors = []
+    for fault in (Fault.UNAVAILABLE, Fault.TIMEOUT):
+        echo.inject(fault, times=None)
+        with pytest.raises((ProviderUnavailable, ProviderTimeout)) as caught:
+            client.send("GET", echo.base_url + "/x", deadline=Scripted(30, sleeps=False))
+        errors.append(caught.value)
+        echo.clear_faults()
+    with pytest.raises(ProviderTimeout) as caught:
+        client.send("GET", echo.base_url + "/x", deadline=Deadline(0.01))
+    errors.append(caught.value)
+    echo.body = b"x" * 2048
+    with pytest.raises(ProviderError) as caught:
+        HttpClient("echo", HttpSettings(max_body_bytes=1024)).send("GET", echo.base_url + "/x")
+    errors.append(caught.value)
+    assert [error.details["provider"] for error in errors] == ["echo"] * 4
+
+
+def test_a_body_cut_by_the_deadline_is_not_the_answer(raw):
+    # No length: the end of the body is the end of the connection, so the cut looks like an ending.
+    server = raw(lambda head: b"HTTP/1.1 200 OK\r\n\r\n" + b'{"ids": [')  # ...and the rest never comes
+    with pytest.raises(ProviderTimeout) as caught:
+        HttpClient("echo", SLOW_READS).send("GET", server.url + "/x", deadline=Deadline(0.5))
+    assert caught.value.message.startswith("echo did not finish its answer within 0.")
+    assert caught.value.details["provider"] == "echo"
+
+
+@pytest.mark.parametrize(("size", "refused"), [(200_000, False), (200_001, True)])
+def test_a_body_in_many_chunks_is_read_whole_and_capped_whole(raw, size, refused):
+    body = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
+    server = raw(lambda head: b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
+    client = HttpClient("echo", HttpSettings(max_body_bytes=200_000))
+    if refused:
+        with pytest.raises(ProviderError, match="over 200000 bytes"):
+            client.send("GET", server.url + "/x")
+    else:
+        assert client.send("GET", server.url + "/x").body == body
+
+
+@pytest.mark.parametrize(
+    ("reply", "settings", "error"),
+    [
+        (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n\r\nbusy!", HttpSettings(retries=0), ProviderUnavailable),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n", HttpSettings(max_body_bytes=1024), ProviderError),
+        (b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n" + b"x" * 2048, HttpSettings(max_body_bytes=1024), ProviderError),
+    ],
+    ids=["5xx", "declared-too-big", "read-too-big"],
+)
+def test_the_connection_of_an_unwanted_body_is_closed_at_once(raw, reply, settings, error):
+    server = raw(lambda head: reply)
+    with pytest.raises(error) as caught:  # the error (and its traceback) is still held here...
+        HttpClient("echo", settings).send("GET", server.url + "/x", deadline=Deadline(10))
+    # ...and yet the connection is gone: never drained, never left open, never back in the pool
+    assert wait_for(lambda: server.closed == 1, 2), caught.value
+
+
+def wait_for(condition, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()

@@ -176,6 +176,14 @@ def test_a_socket_already_closed_is_no_error_for_the_watchdog():
         unconnected.close()
 
 
+@pytest.fixture
+def watchdog(monkeypatch):
+    """A watchdog of the test's own, its thread started by the test (the module's one may be running already)."""
+    fresh = http._Watchdog()
+    monkeypatch.setattr(http, "_WATCHDOG", fresh)
+    return fresh
+
+
 def wait_for(condition, seconds: float) -> bool:
     """Polls `condition` until it holds or `seconds` pass (the watchdog runs on its own thread)."""
     end = time.monotonic() + seconds
@@ -186,7 +194,7 @@ def wait_for(condition, seconds: float) -> bool:
     return condition()
 
 
-def test_the_watchdog_expires_an_attempt_at_its_end(pair):
+def test_the_watchdog_expires_an_attempt_at_its_end(watchdog, pair):
     a, _ = pair
     attempt = _Attempt(0.2)
     attempt.watch(a)
@@ -197,7 +205,7 @@ def test_the_watchdog_expires_an_attempt_at_its_end(pair):
     assert attempt.expired
 
 
-def test_a_later_attempt_ending_sooner_is_expired_first(pair):
+def test_a_later_attempt_ending_sooner_is_expired_first(watchdog, pair):
     a, _ = pair
     late, soon = _Attempt(20), _Attempt(0.2)
     late.start()  # the watchdog now waits for this one...
@@ -213,7 +221,7 @@ def test_a_later_attempt_ending_sooner_is_expired_first(pair):
         late.cancel()
 
 
-def test_a_finished_attempt_is_never_expired():
+def test_a_finished_attempt_is_never_expired(watchdog):
     attempt = _Attempt(0.05)
     attempt.start()
     attempt.cancel()
@@ -223,11 +231,12 @@ def test_a_finished_attempt_is_never_expired():
     assert not attempt.expired
 
 
-def test_the_watchdog_is_one_daemon_thread_for_every_attempt():
+def test_the_watchdog_is_one_daemon_thread_for_every_attempt(watchdog):
     attempts = [_Attempt(0.05) for _ in range(5)]
-    for attempt in attempts:
+    attempts[0].start()
+    thread = watchdog._thread
+    for attempt in attempts[1:]:
         attempt.start()
     assert wait_for(lambda: all(a.expired for a in attempts), 2)
-    watchdogs = [t for t in threading.enumerate() if t.name == "http-watchdog"]
-    assert len(watchdogs) == 1
-    assert watchdogs[0].daemon  # never holds the process (or a Lambda freeze) open
+    assert watchdog._thread is thread
+    assert (thread.name, thread.daemon) == ("http-watchdog", True)  # never holds the process (or a Lambda freeze) open
