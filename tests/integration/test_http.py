@@ -96,10 +96,46 @@ def test_an_oversized_body_is_refused(echo):
         HttpClient("echo", HttpSettings(max_body_bytes=1024)).send("GET", echo.base_url + "/x")
 
 
-def test_the_shared_pool_verifies_tls_1_2_and_up():
-    settings = pool_manager().connection_pool_kw
+@pytest.fixture
+def fresh_pool(monkeypatch):
+    """The shared pool as a cold start builds it (the process's one may exist already)."""
+    from sms_status import http
+
+    monkeypatch.setattr(http, "_pool", None)
+    return pool_manager()
+
+
+def test_the_shared_pool_verifies_tls_1_2_and_up(fresh_pool):
+    assert pool_manager() is fresh_pool  # built once, then shared by every client
+    settings = fresh_pool.connection_pool_kw
     assert settings["cert_reqs"] == "CERT_REQUIRED"
     assert settings["ssl_minimum_version"] is ssl.TLSVersion.TLSv1_2
+
+
+def test_the_shared_pools_connections_are_cut_at_the_deadline(fresh_pool, echo):
+    echo.inject(Fault.SLOW_HEADERS, times=None)
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout):
+        HttpClient("echo", SLOW_READS).send("GET", echo.base_url + "/x", deadline=Deadline(0.6))
+    assert time.monotonic() - started <= 0.6 + SLACK
+
+
+def test_the_shared_pool_keeps_a_connection_for_each_request_of_a_fan_out(fresh_pool, raw):
+    together = threading.Barrier(10, timeout=5)
+
+    def answer(head):
+        together.wait()  # ten requests in flight at once
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+
+    server = raw(answer)
+    client = HttpClient("echo", FAST)
+    for _ in range(2):
+        threads = [threading.Thread(target=client.send, args=("GET", server.url + "/x")) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(5)
+    assert server.connections == 10  # the second round reused every connection of the first
 
 
 def self_signed(tmp_path):
