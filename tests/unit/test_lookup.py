@@ -225,7 +225,7 @@ def test_a_single_id_is_asked_on_the_callers_thread_under_the_lookups_deadline()
         seen.append((threading.current_thread(), current_deadline()))
         return delivered(client, key)
 
-    FakeService(note, deadline=7).lookup(["a", "a"])
+    assert [r.id for r in FakeService(note, deadline=7).lookup(["a", "a"])] == ["a"]
     ((thread, deadline),) = seen
     assert thread is threading.current_thread()
     assert not deadline.cancelled  # no round of its own to end
