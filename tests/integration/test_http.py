@@ -773,3 +773,46 @@ def wait_for(condition, seconds):
             return True
         time.sleep(0.01)
     return condition()
+
+
+def test_the_callers_headers_and_body_are_sent(echo, client):
+    client.send("POST", echo.base_url + "/x", headers={"X-Api-Key": "k1"}, body=b'{"ids": ["1"]}')
+    (request,) = echo.requests
+    assert (request.headers["x-api-key"], request.body) == ("k1", b'{"ids": ["1"]}')
+
+
+@pytest.fixture
+def provider_test(monkeypatch):
+    """The name provider.test resolves to 127.0.0.1 (IP literals resolve as usual)."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        return real("127.0.0.1" if host == "provider.test" else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_connect_to_a_resolved_name_ends_at_the_connect_timeout(provider_test, full_backlog):
+    settings = HttpSettings(connect_timeout=0.2, read_timeout=2, retries=0)
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout, match="ConnectTimeoutError"):
+        HttpClient("echo", settings).send("GET", f"http://provider.test:{full_backlog}/x", deadline=Deadline(10))
+    assert time.monotonic() - started < 1  # not the attempt's 2.2 s
+
+
+def test_a_resolved_name_that_refuses_is_unavailable(provider_test):
+    with EchoSandbox() as gone:
+        port = gone.port
+    with pytest.raises(ProviderUnavailable) as caught:
+        HttpClient("echo", FAST).send("GET", f"http://provider.test:{port}/x", deadline=Deadline(0.8))
+    assert caught.value.message == "cannot reach echo (NewConnectionError)"
+
+
+def test_a_connection_to_a_resolved_name_reconnects_after_the_provider_closed_it(provider_test, raw):
+    server = raw(lambda head: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+    client = HttpClient("echo", FAST)
+    for _ in range(2):  # the second request reopens the pooled connection (with less than a second left)
+        assert client.send("GET", server.url.replace("127.0.0.1", "provider.test") + "/x", deadline=Deadline(0.8)).json() == {}
+    assert server.connections == 2
