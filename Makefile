@@ -22,7 +22,7 @@ help:
 	@echo "make run    start the whole service on 127.0.0.1 (PORT=3000), no AWS account needed"
 	@echo "make test   set everything up and run the whole suite (ruff, cfn-lint, sam validate, checkov, sam build, pytest)"
 	@echo "make bench  cold-import and overhead benchmarks"
-	@echo "make mutate mutation testing of the providers, mappings and store rules; prints the score per file"
+	@echo "make mutate mutation testing of the providers, mappings, store and queue rules, HTTP layer, lookups, validator; prints the score per file"
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	@test -n "$(PYTHON)" || { echo "python$(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION))"; exit 1; }
