@@ -23,7 +23,7 @@ help:
 	@echo "make test   set everything up and run the whole suite (ruff, cfn-lint, sam validate, checkov, sam build, pytest)"
 	@echo "make e2e    the black-box contract suite against make run (started and stopped by it); STACK_NAME=<stack> make e2e: against that deployed stack"
 	@echo "make bench  benchmarks: cold import, handler overhead, Wooxy bulk, the queue path under load (each part in its own process)"
-	@echo "make mutate mutation testing of the providers, mappings and store rules; prints the score per file"
+	@echo "make mutate mutation testing of the providers, mappings, store and queue rules, HTTP layer, lookups, validator; prints the score per file"
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	@test -n "$(PYTHON)" || { echo "python$(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION))"; exit 1; }
