@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -22,6 +21,8 @@ from urllib.parse import quote, urlsplit
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from tests.local.harness import wait_for
 
 PROVIDERS = ("openmarket", "wooxy", "wwt")
 STATUSES = frozenset({"pending", "sent", "delivered", "undelivered", "expired", "rejected", "failed", "unknown", "not_found"})
@@ -146,18 +147,6 @@ def parse(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw.decode(errors="replace")
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:
-    """Call `condition` until it returns something truthy (returned), or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def path_id(value: str) -> str:

@@ -32,17 +32,6 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def port_is_free(port: int) -> bool:
-    """Whether a server could listen there now (SO_REUSEADDR like the servers: TIME_WAIT leftovers do not count)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def http(method: str, url: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
     data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})  # noqa: S310

@@ -8,14 +8,15 @@ import json
 import os
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from local.lambda_runtime import LocalFunction
 from local.stack import EventSourceMapping, LocalAws
+from tests.local import harness
 
 APP = """HANDLER = None
 
@@ -170,16 +171,9 @@ class Holder:
         assert not any(thread.is_alive() for thread in self.threads)
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.01) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
 def event_size(event: dict[str, Any]) -> int:
     return len(json.dumps(event))
+
+
+# The local runtime's own waits are short: poll often.
+wait_for = partial(harness.wait_for, interval=0.01)

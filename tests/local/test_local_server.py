@@ -26,8 +26,9 @@ import pytest
 import yaml
 
 from local.queue_worker import POLL_SECONDS
+from local.run import port_is_free
 from local.sandboxes.wooxy import WooxySandbox
-from tests.local.harness import PROVIDER_ENV, ROOT, LocalServer, free_ports, http, port_is_free, wait_for
+from tests.local.harness import PROVIDER_ENV, ROOT, LocalServer, free_ports, http, wait_for
 
 # The first re-check of a non-final message is 30 s after the first check (sms_status.tracking).
 RECHECK_TIMEOUT = 90.0
