@@ -10,7 +10,6 @@ import time
 from datetime import timedelta
 
 import boto3
-import moto.sqs.models
 import pytest
 
 from local.sandboxes.base import Fault
@@ -21,24 +20,12 @@ from sms_status.store import MAX_CODE_CHARS
 from sms_status.tracking import reset_trackers
 from sms_status.tracking.rules import OUTBOX_GRACE
 from tests.apigw import LambdaContext, call, load_handler, rest_event
-from tests.sqs_events import sqs_record
+from tests.sqs_events import SqsClock, sqs_record
 
 MAX_RECEIVES = 3
 VISIBILITY = 30
 TABLE = "sms-status-test"
 BUS = "sms-status-test-bus"
-
-
-class SqsClock:
-    """Moves moto's SQS time forward, so delayed and in-flight messages come due without sleeping."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.offset_ms = 0.0
-        real = moto.sqs.models.unix_time_millis
-        monkeypatch.setattr(moto.sqs.models, "unix_time_millis", lambda dt=None: real(dt) + self.offset_ms)
-
-    def advance(self, seconds: float) -> None:
-        self.offset_ms += seconds * 1000
 
 
 class Stack:

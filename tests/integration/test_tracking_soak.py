@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-import moto.sqs.models
 import pytest
 
 from local.sandboxes.base import Fault
@@ -34,7 +33,7 @@ from sms_status.store import MAX_CODE_CHARS, rank
 from sms_status.tracking import RecheckQueue, handle_batch, reset_trackers, tracker_for
 from sms_status.tracking.rules import SQS_MAX_DELAY
 from tests.apigw import LambdaContext
-from tests.sqs_events import sqs_record
+from tests.sqs_events import SqsClock, sqs_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -57,20 +56,18 @@ DISTURBED: Counter[tuple[str, str]] = Counter()  # per id: records carrying it t
 SLOW_LOOKUPS = 2
 
 
-class Clock:
+class Clock(SqsClock):
     """Simulated time for moto's SQS, the tracker and the sandboxes alike."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, sandboxes: list[Any]) -> None:
-        self.offset = 0.0
+        super().__init__(monkeypatch)
         self.sandboxes = sandboxes
-        real = moto.sqs.models.unix_time_millis
-        monkeypatch.setattr(moto.sqs.models, "unix_time_millis", lambda dt=None: real(dt) + self.offset * 1000)
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=self.offset)
+        return datetime.now(UTC) + timedelta(milliseconds=self.offset_ms)
 
     def advance(self, seconds: float) -> None:
-        self.offset += seconds
+        super().advance(seconds)
         for sandbox in self.sandboxes:
             sandbox.clock.advance(seconds)
 

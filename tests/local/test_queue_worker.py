@@ -11,25 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import moto.sqs.models
 import pytest
 
 from local.queue_worker import MAX_PAYLOAD_BYTES, QueueWorker
 from local.stack import LocalAws
 from local.template import LocalSetupError
 from tests.local.probe_stack import TEMPLATE, Holder, event_size, mapping, probe_stack, queue_counts, send, set_handler, wait_for
-
-
-class SqsClock:
-    """Moves moto's SQS time forward, so in-flight messages come due without sleeping."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.offset_ms = 0.0
-        real = moto.sqs.models.unix_time_millis
-        monkeypatch.setattr(moto.sqs.models, "unix_time_millis", lambda dt=None: real(dt) + self.offset_ms)
-
-    def advance(self, seconds: float) -> None:
-        self.offset_ms += seconds * 1000
+from tests.sqs_events import SqsClock
 
 
 class Recorder:
