@@ -16,9 +16,6 @@ CONNECT_TIMEOUT = 2.0  # seconds; an AWS endpoint in the same region connects in
 READ_TIMEOUT = 5.0  # seconds per attempt; a DynamoDB, SQS or EventBridge answer takes tens of milliseconds
 ATTEMPTS = 3  # the first try and two retries
 BACKOFF_ALLOWANCE = 2.0  # seconds: botocore's jittered backoff between attempts, in practice well under a second
-# The worst case of one call: ATTEMPTS x (CONNECT + READ) plus botocore's backoff between attempts (< 2 x 20 s cap,
-# in practice well under a second): the queue path keeps this much of the invocation in reserve.
-WORST_CALL_SECONDS = ATTEMPTS * (CONNECT_TIMEOUT + READ_TIMEOUT) + BACKOFF_ALLOWANCE
 
 
 @dataclass(frozen=True)
@@ -34,6 +31,10 @@ class CallBudget:
         """Seconds one call can take at most (per socket read: a body that trickles in can take longer)."""
         backoff = BACKOFF_ALLOWANCE if self.attempts > 1 else 0.0
         return self.attempts * (self.connect_timeout + self.read_timeout) + backoff
+
+
+# The worst case of one call with the module's bounds: the queue path keeps this much of the invocation in reserve.
+WORST_CALL_SECONDS = CallBudget().worst
 
 
 @cache
