@@ -73,3 +73,31 @@ def provider_secrets(monkeypatch, openmarket_sandbox, wooxy_sandbox, wwt_sandbox
         yield client
         reset_services()
         parameters.clear_caches()
+
+
+@pytest.fixture
+def full_backlog():
+    """A port that accepts no connection: its one-slot backlog is taken, so a connect waits and times out."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    filler = socket.create_connection(server.getsockname(), timeout=1)
+    try:
+        yield server.getsockname()[1]
+    finally:
+        filler.close()
+        server.close()
+
+
+def eventually(condition, seconds: float) -> bool:
+    """Polls `condition` until it holds or `seconds` pass (for what another thread does); its last value."""
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()

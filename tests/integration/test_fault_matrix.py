@@ -86,20 +86,6 @@ def short_deadline(provider_secrets, monkeypatch):
 
 
 @pytest.fixture
-def full_backlog():
-    """A port that accepts no connection: its one-slot backlog is taken, so a connect waits and times out."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    filler = socket.create_connection(server.getsockname(), timeout=1)
-    try:
-        yield server.getsockname()[1]
-    finally:
-        filler.close()
-        server.close()
-
-
-@pytest.fixture
 def hung_dns(monkeypatch):
     """getaddrinfo for "localhost" hangs (until teardown); IP literals resolve as usual."""
     release = threading.Event()

@@ -15,6 +15,7 @@ from cryptography.x509.oid import NameOID
 from local.sandboxes.base import Fault, Reply, Sandbox
 from sms_status.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from sms_status.http import Deadline, HttpClient, HttpSettings, deadline_scope, pool_manager
+from tests.conftest import eventually
 
 FAST = HttpSettings(connect_timeout=1, read_timeout=0.5, retries=2, backoff_factor=0.01)
 
@@ -600,22 +601,6 @@ def test_a_reused_connection_is_cut_at_the_deadline_too(echo):
     assert time.monotonic() - started <= 0.6 + SLACK
 
 
-@pytest.fixture
-def full_backlog():
-    """A port that accepts no connection: its one-slot backlog is taken, so a connect waits and times out."""
-    import socket
-
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    filler = socket.create_connection(server.getsockname(), timeout=1)
-    try:
-        yield server.getsockname()[1]
-    finally:
-        filler.close()
-        server.close()
-
-
 def test_a_connect_timeout_is_retried(full_backlog):
     pool = Recording()
     settings = HttpSettings(connect_timeout=0.2, read_timeout=0.5, retries=2, backoff_factor=0.01)
@@ -763,16 +748,7 @@ def test_the_connection_of_an_unwanted_body_is_closed_at_once(raw, reply, settin
     with pytest.raises(error) as caught:  # the error (and its traceback) is still held here...
         HttpClient("echo", settings).send("GET", server.url + "/x", deadline=Deadline(10))
     # ...and yet the connection is gone: never drained, never left open, never back in the pool
-    assert wait_for(lambda: server.closed == 1, 2), caught.value
-
-
-def wait_for(condition, seconds):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+    assert eventually(lambda: server.closed == 1, 2), caught.value
 
 
 def test_the_callers_headers_and_body_are_sent(echo, client):

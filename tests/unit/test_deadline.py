@@ -12,6 +12,7 @@ import pytest
 
 from sms_status import http
 from sms_status.http import Deadline, HttpSettings, _Attempt, deadline_scope
+from tests.conftest import eventually
 
 
 @pytest.fixture
@@ -184,16 +185,6 @@ def watchdog(monkeypatch):
     return fresh
 
 
-def wait_for(condition, seconds: float) -> bool:
-    """Polls `condition` until it holds or `seconds` pass (the watchdog runs on its own thread)."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
-
 def test_the_watchdog_expires_an_attempt_at_its_end(watchdog, pair):
     a, _ = pair
     attempt = _Attempt(0.2)
@@ -227,7 +218,7 @@ def test_a_finished_attempt_is_never_expired(watchdog):
     attempt.cancel()
     after = _Attempt(0.1)
     after.start()
-    assert wait_for(lambda: after.expired, 2)  # the watchdog went past the finished one
+    assert eventually(lambda: after.expired, 2)  # the watchdog went past the finished one
     assert not attempt.expired
 
 
@@ -237,6 +228,6 @@ def test_the_watchdog_is_one_daemon_thread_for_every_attempt(watchdog):
     thread = watchdog._thread
     for attempt in attempts[1:]:
         attempt.start()
-    assert wait_for(lambda: all(a.expired for a in attempts), 2)
+    assert eventually(lambda: all(a.expired for a in attempts), 2)
     assert watchdog._thread is thread
     assert (thread.name, thread.daemon) == ("http-watchdog", True)  # never holds the process (or a Lambda freeze) open
