@@ -181,80 +181,6 @@ def quiet_metrics() -> Iterator[None]:
         yield
 
 
-@contextmanager
-def linear_moto_sqs() -> Iterator[None]:
-    """While active, moto's SQS costs one pass over a queue per SendMessage, ReceiveMessage or DeleteMessageBatch
-    call, not one per message. Left alone, a backlog of n messages costs about n^2 message visits to enqueue, as
-    many to receive and as many to delete (10,000 messages: minutes of CPU; SQS answers each call in constant time):
-    - SendMessage reads the queue's attributes for a FIFO-only setting (ContentBasedDeduplication), and building
-      them counts every message of the queue; a standard queue's send now skips that;
-    - ReceiveMessage read the queue's attributes twice per message it returned, for the retention period; it now
-      reads that one setting;
-    - DeleteMessageBatch deleted its entries one at a time, each with two passes over the queue; now all of a
-      batch's entries go in one pass, with the same answers (an already deleted handle succeeds, an unknown one is
-      ReceiptHandleIsInvalid)."""
-    from moto.core.utils import unix_time
-    from moto.sqs.models import Queue, SQSBackend
-
-    sending = threading.local()
-    attributes_of = Queue.attributes.fget
-    send_message = SQSBackend.send_message
-
-    def attributes(queue: Any) -> dict[str, Any]:
-        if getattr(sending, "active", False) and not queue.fifo_queue:
-            return {}  # what a standard queue has of the FIFO settings a send reads
-        return attributes_of(queue)
-
-    def send(backend: Any, *args: Any, **kwargs: Any) -> Any:
-        sending.active = True
-        try:
-            return send_message(backend, *args, **kwargs)
-        finally:
-            sending.active = False
-
-    def delete_batch(backend: Any, queue_name: str, receipts: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-        queue = backend.get_queue(queue_name)
-        wanted = {receipt["ReceiptHandle"] for receipt in receipts} - queue.deleted_messages
-        found: set[str] = set()
-        kept = []
-        for message in queue._messages:
-            handles = wanted.intersection(message.all_receipt_handles) if wanted else ()
-            if handles:
-                found.update(handles)
-                queue.pending_messages.discard(message)
-                queue.deleted_messages.update(message.all_receipt_handles)
-            else:
-                kept.append(message)
-        if found:
-            queue._messages = kept
-        success, errors = [], []
-        for receipt in receipts:
-            handle = receipt["ReceiptHandle"]
-            if handle in found or handle in queue.deleted_messages:
-                success.append(receipt["Id"])
-            else:
-                errors.append(
-                    {
-                        "Id": receipt["Id"],
-                        "SenderFault": True,
-                        "Code": "ReceiptHandleIsInvalid",
-                        "Message": f'The input receipt handle "{handle}" is not a valid receipt handle.',
-                    }
-                )
-        return success, errors
-
-    def within_retention(backend: Any, queue_name: str, message: Any) -> bool:
-        retention = int(backend.get_queue(queue_name).message_retention_period)
-        return retention + message.sent_timestamp / 1000 > unix_time()
-
-    with ExitStack() as patches:
-        patches.enter_context(mock.patch.object(SQSBackend, "is_message_valid_based_on_retention_period", within_retention))
-        patches.enter_context(mock.patch.object(Queue, "attributes", property(attributes)))
-        patches.enter_context(mock.patch.object(SQSBackend, "send_message", send))
-        patches.enter_context(mock.patch.object(SQSBackend, "delete_message_batch", delete_batch))
-        yield
-
-
 def forget_warm_state() -> None:
     """What a new Lambda container would not have: every per-process cache of the shared layer (the warm provider
     services, trackers, stores, config) and the cached secrets."""
@@ -376,7 +302,6 @@ class QueueLoad:
             # Every request of a run is kept for reading ids per request (a long `make run` keeps the last 10,000).
             self._stack.enter_context(mock.patch.object(base, "MAX_RECORDED_REQUESTS", sys.maxsize))
             self._stack.enter_context(self.counts.active())
-            self._stack.enter_context(linear_moto_sqs())
             if self.hide_metrics:  # as `make run` hides them: the functions' EMF metric lines would drown the output
                 self._stack.enter_context(quiet_metrics())
             self.settings = run.Settings(

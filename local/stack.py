@@ -128,9 +128,12 @@ def _local_sqs() -> ExitStack:
       ("Set changed size during iteration"). With several invocations of one queue settling their batches
       while the poller receives, both happened. So one lock serializes the operations on messages, released
       while a long poll waits (the wait is what lets a send in).
-    - Receives cost what their answer costs: moto checks each received message's retention period by computing
-      every attribute of the queue, which counts every message in it: 0.2 s a receive with 250 queued, so a
-      poller could not gather a 100-record batch within a 1 s batching window. Only that attribute is read.
+    - Every call costs one pass over the queue, as SQS answers each in constant time, where moto's cost grows with
+      the backlog (10,000 queued messages: minutes of CPU): a receive checks each message's retention period by
+      computing every attribute of the queue, which counts every message in it (0.2 s a receive with 250 queued,
+      so a poller could not gather a 100-record batch within a 1 s batching window): only that attribute is read;
+      a send builds the same attributes for a FIFO-only setting: a standard queue's send skips them; a batch
+      delete deletes its entries one at a time, two passes each: all go in one pass, with the same answers.
     """
     from unittest import mock
 
@@ -146,6 +149,25 @@ def _local_sqs() -> ExitStack:
 
         return operation
 
+    sending = threading.local()
+    attributes_of = sqs_models.Queue.attributes.fget
+    send_message = sqs_models.SQSBackend.send_message
+
+    def attributes(queue: Any) -> dict[str, Any]:
+        if getattr(sending, "active", False) and not queue.fifo_queue:
+            return {}  # what a standard queue has of the FIFO settings a send reads
+        return attributes_of(queue)
+
+    def send(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        sending.active = True
+        try:
+            return send_message(backend, *args, **kwargs)
+        finally:
+            sending.active = False
+
+    patches.enter_context(mock.patch.object(sqs_models.Queue, "attributes", property(attributes)))
+    patches.enter_context(mock.patch.object(sqs_models.SQSBackend, "send_message", send))
+    patches.enter_context(mock.patch.object(sqs_models.SQSBackend, "delete_message_batch", _delete_message_batch))
     for name in _SQS_MESSAGE_OPERATIONS:
         patches.enter_context(mock.patch.object(sqs_models.SQSBackend, name, atomic(getattr(sqs_models.SQSBackend, name))))
     original_wait = sqs_models.Queue.wait_for_messages
@@ -165,6 +187,34 @@ def _local_sqs() -> ExitStack:
     check = is_message_valid_based_on_retention_period
     patches.enter_context(mock.patch.object(sqs_models.SQSBackend, "is_message_valid_based_on_retention_period", check))
     return patches
+
+
+def _delete_message_batch(backend: Any, queue_name: str, receipts: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """moto's DeleteMessageBatch in one pass over the queue, with its answers: an already deleted handle succeeds,
+    an unknown one is ReceiptHandleIsInvalid."""
+    queue = backend.get_queue(queue_name)
+    wanted = {receipt["ReceiptHandle"] for receipt in receipts} - queue.deleted_messages
+    found: set[str] = set()
+    kept = []
+    for message in queue._messages:
+        handles = wanted.intersection(message.all_receipt_handles) if wanted else ()
+        if handles:
+            found.update(handles)
+            queue.pending_messages.discard(message)
+            queue.deleted_messages.update(message.all_receipt_handles)
+        else:
+            kept.append(message)
+    if found:
+        queue._messages = kept
+    success, errors = [], []
+    for receipt in receipts:
+        handle = receipt["ReceiptHandle"]
+        if handle in found or handle in queue.deleted_messages:
+            success.append(receipt["Id"])
+        else:
+            message = f'The input receipt handle "{handle}" is not a valid receipt handle.'
+            errors.append({"Id": receipt["Id"], "SenderFault": True, "Code": "ReceiptHandleIsInvalid", "Message": message})
+    return success, errors
 
 
 # ---- the local stack ------------------------------------------------------------------------------------------------
