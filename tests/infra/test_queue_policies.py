@@ -93,7 +93,8 @@ def test_a_redrive_principal_may_send_only_when_given(provider: str) -> None:
 
 def test_every_recheck_queue_and_no_other_has_a_send_policy() -> None:
     guarded = {body["Properties"]["Queues"][0]["Ref"] for body in resources("AWS::SQS::QueuePolicy").values()}
-    assert guarded == {f"{provider}RecheckQueue" for provider in PROVIDERS}
+    # And the webhook DLQ, whose policy lets EventBridge dead-letter for the webhook rule only (test_webhooks.py).
+    assert guarded == {f"{provider}RecheckQueue" for provider in PROVIDERS} | {"WebhookDeadLetterQueue"}
     # Senders reach the tracking queues through their own IAM grants (Outputs *TrackingQueueArn, docs/queue.md).
     pattern = template()["Parameters"]["RecheckRedrivePrincipalArn"]["AllowedPattern"]
     assert re.fullmatch(pattern, "")
