@@ -8,12 +8,15 @@ one line that runs it on free ports. Started in the foreground, stopped by Ctrl-
 - one SQS poller per queue -> function mapping (local/queue_worker.py), with Lambda's batching window and
   concurrency; functions are throttled at their reserved concurrency as in Lambda (counters: GET /_local/functions,
   GET /_local/queues),
-- a reader of the change events EventBridge routes to a capture queue.
+- a reader of the change events EventBridge routes to a capture queue,
+- with WEBHOOK_URL, the status webhook (local/webhooks.py, docs/webhooks.md).
 
 Settings (environment): PORT (3000), OPENMARKET_SANDBOX_PORT / WOOXY_SANDBOX_PORT / WWT_SANDBOX_PORT
 (8081-8083), MOTO_PORT (8084: moto's endpoint for `aws --endpoint-url`), OPENMARKET_BASE_URL / WOOXY_BASE_URL /
 WWT_BASE_URL, OPENMARKET_CREDENTIALS / WOOXY_CREDENTIALS / WWT_CREDENTIALS (JSON, like the deployed secrets),
-LOG_LEVEL (WARNING), LOCAL_SHOW_METRICS=1 (print EMF metrics), RECHECK_DELAYS (the template's schedule).
+LOG_LEVEL (WARNING), LOCAL_SHOW_METRICS=1 (print EMF metrics), RECHECK_DELAYS (the template's schedule),
+WEBHOOK_URL / WEBHOOK_SECRET / WEBHOOK_AUTH_HEADER / WEBHOOK_PROVIDERS / WEBHOOK_EVENTS / WEBHOOK_TIME_SCALE /
+WEBHOOK_TIMEOUT (local/webhooks.py).
 """
 
 from __future__ import annotations
@@ -467,6 +470,9 @@ def main(env: Mapping[str, str] | None = None) -> int:
         if conflicts:
             raise SettingsError(conflicts)
         template = load_template_checked(TEMPLATE)
+        from local.webhooks import read_webhook_settings
+
+        webhook = read_webhook_settings(env, template)
     except (SettingsError, LocalSetupError) as exc:
         print(f"make run: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -483,14 +489,20 @@ def main(env: Mapping[str, str] | None = None) -> int:
     from local.api_server import ApiServer
     from local.queue_worker import QueueWorker
     from local.stack import LocalAws
+    from local.webhooks import SECRET_LOGICAL_ID, LocalWebhook
 
     aws: LocalAws | None = None
     api: ApiServer | None = None
     workers: list[QueueWorker] = []
     events: ChangeEventReader | None = None
+    hook: LocalWebhook | None = None
     try:
         start_sandboxes(settings)
-        aws = LocalAws(*stack_inputs(settings, template, env)).start()
+        parameters, secrets = stack_inputs(settings, template, env)
+        if webhook is not None:  # the template's webhook resources exist only with a URL, as deployed
+            parameters.update(webhook.parameters)
+            secrets[SECRET_LOGICAL_ID] = webhook.secret
+        aws = LocalAws(parameters, secrets).start()
         try:
             endpoint = aws.serve_endpoint(settings.moto_port)
             for function in aws.functions.values():  # bulk results_url: presigned for the local S3 endpoint
@@ -508,6 +520,9 @@ def main(env: Mapping[str, str] | None = None) -> int:
         workers = start_queue_workers(aws, log)
         api.workers = workers  # their counters in GET /_local/queues
         events = ChangeEventReader(aws, api.change_events, log=log).start()
+        if webhook is not None:
+            hook = LocalWebhook.from_stack(aws, webhook, log=log).start()
+            aws.notes.append(hook.describe())
         log(banner(settings, api, aws))
         while not stop_signals:
             time.sleep(STOP_POLL_SECONDS)
@@ -526,6 +541,8 @@ def main(env: Mapping[str, str] | None = None) -> int:
             worker.stop()
         if events is not None:
             events.stop()
+        if hook is not None:
+            hook.stop()
         for setting in settings.providers:
             if setting.sandbox is not None:
                 setting.sandbox.stop()

@@ -234,8 +234,11 @@ def _dummy_zip() -> bytes:
 class LocalAws:
     """moto, started in this process and filled from template.yaml."""
 
-    def __init__(self, parameters: Mapping[str, str], secrets: Mapping[str, Mapping[str, str]], template_path: Path = TEMPLATE) -> None:
-        """`parameters`: template parameter overrides (e.g. base URLs). `secrets`: credentials per secret logical id."""
+    def __init__(
+        self, parameters: Mapping[str, str], secrets: Mapping[str, Mapping[str, str] | str], template_path: Path = TEMPLATE
+    ) -> None:
+        """`parameters`: template parameter overrides (e.g. base URLs). `secrets`: the value per secret logical id
+        (provider credentials as JSON objects, or plain text)."""
         self.template = load_template_checked(template_path)
         self.parameter_overrides = dict(parameters)
         self.secret_values = secrets
@@ -348,7 +351,13 @@ class LocalAws:
         self._create_mappings(resolve)
 
     def _of_type(self, *types: str) -> list[tuple[str, dict[str, Any]]]:
-        return [(logical, resource) for logical, resource in self.resources.items() if resource.get("Type") in types]
+        """The resources of these types that the stack creates: a resource whose Condition is false does not exist
+        (e.g. the webhook's, without WebhookUrl), as in CloudFormation."""
+        found = [(logical, resource) for logical, resource in self.resources.items() if resource.get("Type") in types]
+        if not any("Condition" in resource for _, resource in found):
+            return found
+        exists = Resolver(self.template, self.parameters, {}).condition
+        return [(logical, resource) for logical, resource in found if "Condition" not in resource or exists(resource["Condition"])]
 
     def _create_secrets(self) -> None:
         client = self.client("secretsmanager")
@@ -361,7 +370,8 @@ class LocalAws:
                 self.notes.append(f"secret {name} ({logical}) has no local value: set it with put-secret-value")
                 secret_arn = client.create_secret(Name=name)["ARN"]
             else:
-                secret_arn = client.create_secret(Name=name, SecretString=json.dumps(value))["ARN"]
+                text = value if isinstance(value, str) else json.dumps(value)  # a plain-text secret (the webhook's) as is
+                secret_arn = client.create_secret(Name=name, SecretString=text)["ARN"]
             self.physical[logical] = Physical(secret_arn, {"Id": secret_arn, "Name": name})
 
     def _assign_physical_ids(self) -> None:
