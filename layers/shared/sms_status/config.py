@@ -173,7 +173,6 @@ class BulkConfig:
     results_url_ttl: int = 900  # seconds a presigned results_url is valid (BulkResultsUrlTtl; signed anew on each GET)
     max_running_jobs: int = 4  # jobs running at once, stack-wide (BulkMaxRunningJobs)
     max_running_jobs_per_caller: int = 2  # jobs running at once per caller (BulkMaxRunningJobsPerCaller)
-    results_endpoint: str | None = None  # local run only: presigned URLs point at the local S3 endpoint
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BulkConfig:
@@ -190,7 +189,6 @@ class BulkConfig:
             results_url_ttl=_results_url_ttl(env),
             max_running_jobs=_int(env, "BULK_MAX_RUNNING_JOBS", 4, minimum=1),
             max_running_jobs_per_caller=_int(env, "BULK_MAX_RUNNING_JOBS_PER_CALLER", 2, minimum=1),
-            results_endpoint=env.get("BULK_RESULTS_ENDPOINT_URL") or None,
         )
 
 
