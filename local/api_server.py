@@ -334,7 +334,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 60
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, template: str, *args: Any) -> None:
         pass  # one line per request below, without bodies
 
     def _refusal(self) -> tuple[int, str] | None:

@@ -125,8 +125,8 @@ class Stack:
                 totals[total] += int(attributes[name])
         return totals
 
-    def item(self, kind: str, id: str) -> dict | None:
-        return self.table.get_item(Key={"pk": f"{self.provider}#{kind}#{id}"}).get("Item")
+    def item(self, kind: str, message_id: str) -> dict | None:
+        return self.table.get_item(Key={"pk": f"{self.provider}#{kind}#{message_id}"}).get("Item")
 
 
 @pytest.fixture
@@ -501,8 +501,8 @@ def test_get_tracked_answers_the_stored_report_with_history_and_404_when_not_tra
     assert (status, body["error"]["code"]) == (400, "invalid_request")
 
 
-def reference_event(provider: str, id: str, kind: str | None = None) -> dict:
-    event = rest_event("GET", "/tracked/{provider}/{id}", {"provider": provider, "id": id})
+def reference_event(provider: str, message_id: str, kind: str | None = None) -> dict:
+    event = rest_event("GET", "/tracked/{provider}/{id}", {"provider": provider, "id": message_id})
     if kind is not None:
         event["queryStringParameters"] = {"kind": kind}
         event["multiValueQueryStringParameters"] = {"kind": [kind]}

@@ -191,9 +191,9 @@ class WwtClient:
         self.credentials = credentials
         self.auth_header = auth_header
 
-    def by_id(self, id: str) -> Report:
-        validate_id(id)
-        return self._get(f"/rest/sms/{id}", id)
+    def by_id(self, message_id: str) -> Report:
+        validate_id(message_id)
+        return self._get(f"/rest/sms/{message_id}", message_id)
 
     def by_reference(self, reference: str) -> Report:
         validate_reference(reference)
