@@ -124,7 +124,7 @@ def create_tracked_app(store: Callable[[], StatusStore]) -> APIGatewayRestResolv
     """GET /tracked/{provider}/{id}: the stored report and history of a message followed through the queue
     path (no provider call). WWT references are tracked apart from WWT ids: `?kind=reference`. `store` gives
     the function's status table (`config.Configured`)."""
-    from .store import TrackKey  # the table adapter pulls in boto3: only the tracked function needs it
+    from .store import TrackKey  # the table adapter: only the tracked function pays for its import
 
     app = APIGatewayRestResolver()
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..aws import client
 from ..config import BulkConfig
 from .executions import Executions
 from .lifecycle import SYSTEM_CLOCK, BulkJobs, Clock, answer_by, arrival_of
 from .rules import FAILED, MAX_INLINE_IDS, MAX_JOB_IDS, RUNNING, SUCCEEDED, Job, caller_of, is_job_id, parse_body
 from .steps import run_chunk, run_step
-from .storage import JobStore
+from .storage import STORE_BUDGET, JobStore
 
 __all__ = [
     "FAILED",
@@ -45,9 +46,6 @@ __all__ = [
 def bulk_jobs(env: Mapping[str, str]) -> BulkJobs:
     """The jobs of a function's settings, kept while its container is warm (functions/bulk and wooxy_chunks).
     Only the bulk function's settings name the state machine, so only it can start jobs."""
-    from ..aws import client
-    from .storage import STORE_BUDGET
-
     config = BulkConfig.from_env(env)
     store = JobStore.from_config(config)
     executions = None

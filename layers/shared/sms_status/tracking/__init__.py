@@ -7,8 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
 from ..config import TrackingConfig
 from ..model import Provider
+from ..publish import EventPublisher
+from ..services import provider_service
+from ..store import StatusStore
 from .messages import MalformedMessage, TrackRequest, parse_message
 from .shell import RecheckQueue, Tracker, chain_of, count_final
 
@@ -27,10 +32,6 @@ __all__ = [
 
 def provider_tracker(provider: Provider, env: Mapping[str, str]) -> Tracker:
     """The tracker a tracking function uses while its container is warm (functions/*_tracking/app.py keep it)."""
-    from ..publish import EventPublisher
-    from ..services import provider_service
-    from ..store import StatusStore
-
     config = TrackingConfig.from_env(env)
     return Tracker(
         provider,
@@ -47,8 +48,6 @@ def provider_tracker(provider: Provider, env: Mapping[str, str]) -> Tracker:
 def handle_batch(tracker: Tracker, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """An SQS batch from the provider's tracking or re-check queue; only the failed records are reported back
     (ReportBatchItemFailures)."""
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
     records = [SQSRecord(raw) for raw in event.get("Records") or []]
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     failed = tracker.handle(records, (lambda: remaining_ms() / 1000) if remaining_ms else None)
