@@ -88,6 +88,14 @@ def validate_base_url(url: str, name: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _required(env: Mapping[str, str], *names: str) -> list[str]:
+    values = [env.get(name, "").strip() for name in names]
+    for name, value in zip(names, values, strict=True):
+        if not value:
+            raise ConfigError(f"{name} is not set")
+    return values
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -131,9 +139,7 @@ class ProviderConfig:
         env = os.environ if env is None else env
         prefix = provider.name  # OPENMARKET, WOOXY, WWT
         base_url = validate_base_url(env.get(f"{prefix}_BASE_URL") or DEFAULT_BASE_URLS[provider], f"{prefix}_BASE_URL")
-        secret_name = env.get(f"{prefix}_SECRET_NAME", "").strip()
-        if not secret_name:
-            raise ConfigError(f"{prefix}_SECRET_NAME is not set")
+        (secret_name,) = _required(env, f"{prefix}_SECRET_NAME")
         http = HttpSettings(
             connect_timeout=_float(env, "PROVIDER_CONNECT_TIMEOUT", 3.0),
             read_timeout=_float(env, "PROVIDER_READ_TIMEOUT", 10.0),
@@ -177,12 +183,10 @@ class BulkConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BulkConfig:
         env = os.environ if env is None else env
-        missing = [name for name in ("BULK_BUCKET_NAME", "BULK_JOBS_TABLE_NAME") if not env.get(name, "").strip()]
-        if missing:
-            raise ConfigError(f"{', '.join(missing)} not set")
+        bucket, table = _required(env, "BULK_BUCKET_NAME", "BULK_JOBS_TABLE_NAME")
         return cls(
-            bucket=env["BULK_BUCKET_NAME"].strip(),
-            table=env["BULK_JOBS_TABLE_NAME"].strip(),
+            bucket=bucket,
+            table=table,
             state_machine_arn=env.get("BULK_STATE_MACHINE_ARN", "").strip(),
             retention_days=_int(env, "BULK_RETENTION_DAYS", 7, minimum=1),
             inline_wait=_float(env, "BULK_INLINE_WAIT", 25.0),
@@ -208,14 +212,6 @@ class TrackedConfig:
         env = os.environ if env is None else env
         (status_table,) = _required(env, "STATUS_TABLE_NAME")
         return cls(status_table)
-
-
-def _required(env: Mapping[str, str], *names: str) -> list[str]:
-    values = [env.get(name, "").strip() for name in names]
-    for name, value in zip(names, values, strict=True):
-        if not value:
-            raise ConfigError(f"{name} is not set")
-    return values
 
 
 # The queue path's schedule: growing waits between the checks of one message (30 s, 1, 2, 4, 8, 15, 30 min, then
