@@ -30,7 +30,7 @@ DEFAULT_BASE_URLS = {
     Provider.WOOXY: "https://api.wooxy.com",
     Provider.WWT: "https://api.wwt.world",
 }
-# OpenMarket's format is [DevelopmentEnvironment]/SMS/[Version0.0.0], at most 60 characters.
+# OpenMarket's format is [DevelopmentEnvironment]/SMS/[Version0.0.0] (its rule: providers.openmarket.check_user_agent).
 DEFAULT_USER_AGENT = "SmsStatus/SMS/1.0.0"
 # WWT is a white-label of BSG, whose v1 API authenticates with this header (its public Python client, bsg-python).
 DEFAULT_WWT_AUTH_HEADER = "X-API-KEY"

@@ -185,7 +185,7 @@ def _text(value: object) -> str | None:
 class WwtClient:
     """One WWT account. Ids and references are validated before any request is made."""
 
-    def __init__(self, http: HttpClient, base_url: str, credentials: WwtCredentials, auth_header: str = "X-API-KEY") -> None:
+    def __init__(self, http: HttpClient, base_url: str, credentials: WwtCredentials, auth_header: str) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
