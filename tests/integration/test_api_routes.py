@@ -192,6 +192,18 @@ def test_a_missing_secret_is_a_503(aws, handlers, monkeypatch):
     assert "sms-status/absent" in body["error"]["message"]
 
 
+@pytest.mark.parametrize("name", ["wooxy", "tracked"])
+def test_a_function_missing_a_setting_answers_500_naming_it_on_every_call(aws, monkeypatch, name):
+    variable = {"wooxy": "WOOXY_SECRET_NAME", "tracked": "STATUS_TABLE_NAME"}[name]
+    monkeypatch.delenv(variable, raising=False)
+    handler = load_handler(name)  # its cold start succeeds: the setting is read on first use
+    route = ("/wooxy/messages/{id}", {"id": "abc"}) if name == "wooxy" else ("/tracked/{provider}/{id}", {"provider": "wooxy", "id": "abc"})
+    for _ in range(2):
+        status, body = call(handler, rest_event("GET", *route))
+        assert (status, body["error"]["code"]) == (500, "internal_error")
+        assert body["error"]["message"] == f"configuration error: {variable} is not set"
+
+
 def test_bad_json_body_is_a_400(aws, handlers):
     status, body = call(handlers["openmarket"], rest_event("POST", "/openmarket/status", body="{oops"))
     assert (status, body["error"]["code"]) == (400, "invalid_request")

@@ -50,7 +50,7 @@ class Configured[T]:
     def __init__(self, build: Callable[[Mapping[str, str]], T]) -> None:
         self._build = build
         self._built: list[T] = []
-        self._lock = threading.Lock()  # concurrent first calls (the fan-out, the local run's threads) build once
+        self._lock = threading.Lock()  # first calls from several threads at once build it once
 
     def __call__(self) -> T:
         if not self._built:
