@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import statistics
 import threading
 import time
@@ -83,7 +84,7 @@ def job_run(aws: LocalAws, sandbox: WooxySandbox, ids: list[str]) -> tuple[float
     return time.perf_counter() - start, job
 
 
-def our_chunk_cpu(sandbox: WooxySandbox, ids: list[str], rounds: int = 200) -> float:
+def our_chunk_cpu(sandbox: WooxySandbox, ids: list[str], env: dict[str, str], rounds: int = 200) -> float:
     """Median CPU ms of run_chunk with the store's writes kept in memory: what the chunk code itself costs."""
 
     class MemoryStore:
@@ -92,16 +93,17 @@ def our_chunk_cpu(sandbox: WooxySandbox, ids: list[str], rounds: int = 200) -> f
             self.last = (body.encode(), rules.count_statuses(report["status"] for report in reports))
 
     from sms_status.model import Provider
-    from sms_status.services import look_up
+    from sms_status.services import measured_lookup, provider_service
 
     samples = []
     sandbox.latency = 0.0
-    with mock.patch("sms_status.bulk.job_store", MemoryStore):
-        for n in range(rounds):
-            chunk = ids[(n % 100) * 100 : (n % 100 + 1) * 100]
-            start = time.thread_time()
-            steps.run_chunk({"job_id": "0" * 32, "index": n, "ids": chunk}, lambda part: look_up(Provider.WOOXY, part, via="bulk"))
-            samples.append(time.thread_time() - start)
+    service = provider_service(Provider.WOOXY, {**os.environ, **env})  # the chunk function's own settings
+    for n in range(rounds):
+        chunk = ids[(n % 100) * 100 : (n % 100 + 1) * 100]
+        start = time.thread_time()
+        task = {"job_id": "0" * 32, "index": n, "ids": chunk}
+        steps.run_chunk(task, lambda part: measured_lookup(service, part, via="bulk"), MemoryStore())
+        samples.append(time.thread_time() - start)
     return statistics.median(samples) * 1000
 
 
@@ -126,7 +128,7 @@ def main() -> None:
                 job_wall, job = job_run(aws, sandbox, ids)
                 job_stats = (len(sandbox.requests), sandbox.max_ids_per_request, sandbox.max_in_flight)
             with redirect_stdout(io.StringIO()):
-                chunk_cpu_ours = our_chunk_cpu(sandbox, ids)
+                chunk_cpu_ours = our_chunk_cpu(sandbox, ids, aws.functions["WooxyChunkFunction"].environment)
         finally:
             aws.stop()
 

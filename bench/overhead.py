@@ -20,7 +20,6 @@ from local.sandboxes.wooxy import DEFAULT_CREDENTIALS, WooxySandbox
 from sms_status.http import HttpClient
 from sms_status.observability import logger
 from sms_status.providers.wooxy import WooxyClient, WooxyCredentials
-from sms_status.services import reset_services
 from tests.apigw import LambdaContext, load_handler, rest_event
 
 REQUESTS = 300
@@ -40,7 +39,6 @@ def main() -> None:
     with mock_aws(), WooxySandbox() as sandbox:
         boto3.client("secretsmanager").create_secret(Name="bench/wooxy", SecretString=json.dumps(DEFAULT_CREDENTIALS))
         os.environ.update(WOOXY_BASE_URL=sandbox.base_url, WOOXY_SECRET_NAME="bench/wooxy", POWERTOOLS_METRICS_NAMESPACE="Bench")
-        reset_services()
         sandbox.add_message("m1", steps=[(0, "delivered")], phone_number="+15555555")
         handler = load_handler("wooxy")
         event, context = rest_event("GET", "/wooxy/messages/{id}", {"id": "m1"}), LambdaContext()

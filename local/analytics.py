@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 from sms_status.model import parse_iso
-from sms_status.store import Tracked
+from sms_status.store import StatusStore, Tracked
+
+
+def tracked_messages(store: StatusStore) -> Iterator[Tracked]:
+    """Every tracked message: a Scan of the whole table. The local run's only: no deployed role may scan."""
+    pages: dict[str, Any] = {}
+    while True:
+        page = store.client.scan(TableName=store.table_name, **pages)
+        yield from (store.decode(item) for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return
+        pages["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def percentile(values: list[float], fraction: float) -> float | None:

@@ -33,7 +33,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -178,6 +178,18 @@ def gateway_error(status: int, message: str, response_type: str) -> Answer:
     return Answer.json(status, error_body(code, message, {"gateway_response": response_type}))
 
 
+# A results_url as the bulk function presigns it: AWS's S3, virtual-hosted (boto3's style for us-east-1).
+AWS_S3_URL = re.compile(rb"https://([a-z0-9][a-z0-9.-]*)\.s3\.amazonaws\.com/")
+
+
+def local_s3_urls(body: bytes, endpoint: str | None) -> bytes:
+    """The bulk routes' results_url pointed at moto's endpoint on 127.0.0.1 (path-style), which serves the same
+    bucket; moto checks no signature. Without the endpoint (moto[server] not installed) the URL is left as signed."""
+    if endpoint is None:
+        return body
+    return AWS_S3_URL.sub(lambda found: endpoint.encode() + b"/" + found.group(1) + b"/", body)
+
+
 def proxy_answer(result: Any) -> Answer:
     """A Lambda proxy response, or API Gateway's 502 when the function answered something else."""
     if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
@@ -241,7 +253,8 @@ class ApiServer:
         function = self.aws.functions[route.target]
         event = proxy_event(route, params, method, path, query, headers, body, self.stage)
         try:
-            return proxy_answer(function.invoke(event))
+            answer = proxy_answer(function.invoke(event))
+            return replace(answer, body=local_s3_urls(answer.body, self.aws.endpoint_url))
         except FunctionThrottled:
             # Lambda refused the invocation (429 TooManyRequestsException). API Gateway does not pass that on: for
             # a Lambda integration every refused invocation is its own 500 "Internal server error", and the
@@ -281,13 +294,13 @@ class ApiServer:
         return Answer.json(202, {"queue_url": mapping.queue_url, "message_id": sent["MessageId"]})
 
     def analytics(self) -> dict[str, Any]:
-        from local.analytics import delivery_analytics
+        from local.analytics import delivery_analytics, tracked_messages
         from sms_status.store import StatusStore
 
         table = self.aws.tables.get("StatusTable")
         if table is None:
             return {"providers": {}, "note": "the template has no StatusTable"}
-        return delivery_analytics(StatusStore(self.aws.client("dynamodb"), table).scan())
+        return delivery_analytics(tracked_messages(StatusStore(self.aws.client("dynamodb"), table)))
 
     def queue_depths(self) -> list[dict[str, Any]]:
         sqs = self.aws.client("sqs")
@@ -321,7 +334,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 60
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, template: str, *args: Any) -> None:
         pass  # one line per request below, without bodies
 
     def _refusal(self) -> tuple[int, str] | None:

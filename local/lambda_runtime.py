@@ -152,6 +152,12 @@ class LocalFunction:
             raise LocalSetupError(f"{self.logical_id}: {self.handler_name} is not a function")
         self._module = module
 
+    def restart(self) -> None:
+        """The next invocation is a cold start: the module is loaded anew and reads `environment` again, as Lambda
+        starts new execution environments after a configuration change."""
+        with self._loading:
+            self._module = None
+
     def invoke(self, event: Any) -> Any:
         """Run the handler like Lambda does: its environment, a fresh context, at most `reserved_concurrency` at once.
         With every reserved execution busy it raises `FunctionThrottled` at once (counted in `throttles`), as

@@ -182,8 +182,9 @@ def quiet_metrics() -> Iterator[None]:
 
 
 def forget_warm_state() -> None:
-    """What a new Lambda container would not have: every per-process cache of the shared layer (the warm provider
-    services, trackers, stores, config) and the cached secrets."""
+    """What a new Lambda container would not have: every per-process cache of the shared layer (its AWS client
+    configuration) and the cached secrets. What a function builds from its settings (its service, tracker) lives
+    in its own module, which each LocalAws loads anew."""
     from aws_lambda_powertools.utilities import parameters
 
     for name, module in list(sys.modules.items()):

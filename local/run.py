@@ -504,10 +504,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
             secrets[SECRET_LOGICAL_ID] = webhook.secret
         aws = LocalAws(parameters, secrets).start()
         try:
-            endpoint = aws.serve_endpoint(settings.moto_port)
-            for function in aws.functions.values():  # bulk results_url: presigned for the local S3 endpoint
-                if "BULK_BUCKET_NAME" in function.environment:
-                    function.environment["BULK_RESULTS_ENDPOINT_URL"] = endpoint
+            aws.serve_endpoint(settings.moto_port)  # also serves bulk results_url (local.api_server)
         except ImportError:  # moto[server] (flask) not installed: everything but the CLI endpoint still works
             aws.notes.append("moto's server is not installed (moto[server]): no endpoint for `aws --endpoint-url`")
         except OSError as exc:

@@ -49,14 +49,13 @@ def wwt_sandbox():
 @pytest.fixture
 def provider_secrets(monkeypatch, openmarket_sandbox, wooxy_sandbox, wwt_sandbox):
     """moto (active for the test) holding each provider's secret as `sms-status/<provider>`, and each function
-    pointed at its sandbox with short timeouts. Caches built from the environment are cleared on both sides.
-    Yields the Secrets Manager client (tests rotate or break secrets with it)."""
+    pointed at its sandbox with short timeouts. Each test loads its handlers anew (`tests.apigw.load_handler`):
+    a cold start reads this environment. Yields the Secrets Manager client (tests rotate or break secrets with it)."""
     import boto3
     from aws_lambda_powertools.utilities import parameters
     from moto import mock_aws
 
     from local.sandboxes import openmarket, wooxy, wwt
-    from sms_status.services import reset_services
 
     sandboxes = {"OPENMARKET": (openmarket, openmarket_sandbox), "WOOXY": (wooxy, wooxy_sandbox), "WWT": (wwt, wwt_sandbox)}
     with mock_aws():
@@ -68,10 +67,8 @@ def provider_secrets(monkeypatch, openmarket_sandbox, wooxy_sandbox, wwt_sandbox
             monkeypatch.setenv(f"{prefix}_SECRET_NAME", name)
         monkeypatch.setenv("PROVIDER_READ_TIMEOUT", "0.5")
         monkeypatch.setenv("PROVIDER_RETRIES", "1")
-        reset_services()
         parameters.clear_caches()
         yield client
-        reset_services()
         parameters.clear_caches()
 
 

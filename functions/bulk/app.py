@@ -4,14 +4,16 @@ Wooxy request of a job runs in the chunk function), so it can wait for a job wit
 from aws_lambda_powertools.logging import correlation_paths
 
 from sms_status.api import create_bulk_app
-from sms_status.bulk import run_step
+from sms_status.bulk import bulk_jobs, run_step
+from sms_status.config import Configured
 from sms_status.observability import logger
 
-app = create_bulk_app()
+jobs = Configured(bulk_jobs)
+app = create_bulk_app(jobs)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event, context):
     if "httpMethod" in event:
         return app.resolve(event, context)
-    return run_step(event)
+    return run_step(event, jobs())

@@ -3,10 +3,13 @@
 from aws_lambda_powertools.logging import correlation_paths
 
 from sms_status.api import create_app
+from sms_status.config import Configured
 from sms_status.model import Provider
 from sms_status.observability import logger
+from sms_status.services import provider_service
 
-app = create_app(Provider.OPENMARKET)
+service = Configured(lambda env: provider_service(Provider.OPENMARKET, env))
+app = create_app(Provider.OPENMARKET, service)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

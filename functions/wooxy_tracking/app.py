@@ -1,10 +1,13 @@
 """The Wooxy tracking function: batches from Wooxy's tracking and re-check queues (docs/queue.md)."""
 
+from sms_status.config import Configured
 from sms_status.model import Provider
 from sms_status.observability import logger
-from sms_status.tracking import handle_batch
+from sms_status.tracking import handle_batch, provider_tracker
+
+tracker = Configured(lambda env: provider_tracker(Provider.WOOXY, env))
 
 
 @logger.inject_lambda_context
 def lambda_handler(event, context):
-    return handle_batch(Provider.WOOXY, event, context)
+    return handle_batch(tracker(), event, context)

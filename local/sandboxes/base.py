@@ -175,10 +175,10 @@ class Sandbox:
         return f"http://{self.host}:{self.port}"
 
     # ---- test controls ---------------------------------------------------------------------------
-    def add_message(self, id: str, steps: list[tuple[float, Any]], **fields: Any) -> SeededMessage:
-        message = SeededMessage(id=id, steps=list(steps), created_at=self.clock.now(), fields=fields)
+    def add_message(self, message_id: str, steps: list[tuple[float, Any]], **fields: Any) -> SeededMessage:
+        message = SeededMessage(id=message_id, steps=list(steps), created_at=self.clock.now(), fields=fields)
         with self._lock:
-            self.messages[id] = message
+            self.messages[message_id] = message
         return message
 
     def inject(self, fault: Fault | str, *, times: int | None = 1, match: Callable[[Request], bool] | None = None) -> None:
@@ -321,7 +321,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out in two writes: without this, +40 ms each
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read stats, not logs
+    def log_message(self, template: str, *args: Any) -> None:  # quiet: tests read stats, not logs
         pass
 
     def _dispatch(self) -> None:

@@ -72,10 +72,10 @@ class WwtSandbox(Sandbox):
         # Any other path is not part of the API: a web-server 404, not a WWT error code.
         return Reply.json(404, {"code": 404, "message": "Not Found"})
 
-    def _by_id(self, id: str) -> Reply:
-        if not ID_PATTERN.fullmatch(id):
+    def _by_id(self, message_id: str) -> Reply:
+        if not ID_PATTERN.fullmatch(message_id):
             return self._error(INVALID_PAYLOAD)
-        message = self.messages.get(id)
+        message = self.messages.get(message_id)
         return self._success(message) if message else self._error(NOT_FOUND)
 
     def _by_reference(self, reference: str) -> Reply:
@@ -129,8 +129,8 @@ class WwtSandbox(Sandbox):
     # ---- seeding ---------------------------------------------------------------------------------
     def seed_from_json(self, payload: dict[str, Any]) -> None:
         """`{"id": "211", "steps": [[0, "accepted"], [5, "delivered"]], "reference": "ext19", ...}`."""
-        id = str(payload["id"])
-        if not ID_PATTERN.fullmatch(id):
+        message_id = str(payload["id"])
+        if not ID_PATTERN.fullmatch(message_id):
             raise ValueError("a WWT id is 1 to 20 decimal digits")
         steps = [(float(offset), str(status)) for offset, status in payload["steps"]]
         if not steps:
@@ -138,7 +138,7 @@ class WwtSandbox(Sandbox):
         reference = payload.get("reference")
         if reference is not None and not REFERENCE_PATTERN.fullmatch(str(reference)):
             raise ValueError("a WWT reference is 1 to 32 characters of [a-zA-Z0-9]")
-        self.add_message(id, steps, **{k: v for k, v in payload.items() if k not in ("id", "steps")})
+        self.add_message(message_id, steps, **{k: v for k, v in payload.items() if k not in ("id", "steps")})
 
     def seed_demo(self) -> list[str]:
         """Messages for `make run`: one per interesting path. Returns the seeded ids."""
@@ -150,6 +150,6 @@ class WwtSandbox(Sandbox):
             ("215", [(0, "rejected")], {"reference": "extid23", "msisdn": "380972000005", "price": 0}),
             ("216", [(0, "scheduled")], {"reference": "extid24", "msisdn": "380972000006"}),
         ]
-        for id, steps, fields in demo:
-            self.add_message(id, steps, **fields)
-        return [id for id, _, _ in demo]
+        for message_id, steps, fields in demo:
+            self.add_message(message_id, steps, **fields)
+        return [message_id for message_id, _, _ in demo]

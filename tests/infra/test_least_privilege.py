@@ -47,8 +47,8 @@ LOG_DELIVERY = {
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
 }
-# store.StatusStore: get (GetItem), get_many (BatchGetItem), update (a conditional PutItem). Its scan() is the
-# local run's analytics only: no deployed role may scan, delete or batch-write.
+# store.StatusStore: get (GetItem), get_many (BatchGetItem), update (a conditional PutItem). The local run's analytics
+# scan it (local/analytics.py): no deployed role may scan, delete or batch-write.
 STATUS_WRITES = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"}
 STATE_MACHINE = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-wooxy-bulk"
 EXECUTIONS = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${AWS::StackName}-wooxy-bulk:*"

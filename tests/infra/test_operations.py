@@ -203,3 +203,12 @@ def test_every_alarm_reaches_a_topic_whatever_the_parameters():
     assert pattern.fullmatch("")
     assert pattern.fullmatch("oncall@example.com")
     assert not pattern.fullmatch("oncall")
+
+
+def test_every_function_emits_into_the_namespace_the_dashboard_reads() -> None:
+    # Powertools reads POWERTOOLS_METRICS_NAMESPACE itself (observability.emit names none): without it, no metric.
+    shared = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    for name, body in RESOURCES.items():
+        if body["Type"] == "AWS::Serverless::Function":
+            own = body["Properties"].get("Environment", {}).get("Variables", {})
+            assert {**shared, **own}.get("POWERTOOLS_METRICS_NAMESPACE") == NAMESPACE, name

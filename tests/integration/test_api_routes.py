@@ -10,7 +10,6 @@ import pytest
 
 from local.sandboxes import openmarket as om_sandbox
 from local.sandboxes.base import Fault
-from sms_status.services import reset_services
 from tests.apigw import call, load_handler, rest_event
 
 
@@ -20,8 +19,9 @@ def aws(provider_secrets):
     return provider_secrets
 
 
-@pytest.fixture(scope="module")
-def handlers():
+@pytest.fixture
+def handlers(aws):
+    """Each test's own cold start: the handlers read the environment `aws` set."""
     return {name: load_handler(name) for name in ("openmarket", "wooxy", "wwt")}
 
 
@@ -187,10 +187,21 @@ def test_a_malformed_secret_is_a_503_naming_the_secret_not_the_value(aws, handle
 
 def test_a_missing_secret_is_a_503(aws, handlers, monkeypatch):
     monkeypatch.setenv("WWT_SECRET_NAME", "sms-status/absent")
-    reset_services()
-    status, body = call(handlers["wwt"], rest_event("GET", "/wwt/messages/{id}", {"id": "1"}))
+    status, body = call(load_handler("wwt"), rest_event("GET", "/wwt/messages/{id}", {"id": "1"}))
     assert (status, body["error"]["code"]) == (503, "credentials_error")
     assert "sms-status/absent" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("name", ["wooxy", "tracked"])
+def test_a_function_missing_a_setting_answers_500_naming_it_on_every_call(aws, monkeypatch, name):
+    variable = {"wooxy": "WOOXY_SECRET_NAME", "tracked": "STATUS_TABLE_NAME"}[name]
+    monkeypatch.delenv(variable, raising=False)
+    handler = load_handler(name)  # its cold start succeeds: the setting is read on first use
+    route = ("/wooxy/messages/{id}", {"id": "abc"}) if name == "wooxy" else ("/tracked/{provider}/{id}", {"provider": "wooxy", "id": "abc"})
+    for _ in range(2):
+        status, body = call(handler, rest_event("GET", *route))
+        assert (status, body["error"]["code"]) == (500, "internal_error")
+        assert body["error"]["message"] == f"configuration error: {variable} is not set"
 
 
 def test_bad_json_body_is_a_400(aws, handlers):

@@ -134,8 +134,11 @@ def test_inline_answers_every_distinct_id_once_in_request_order(stack: LocalAws,
     assert 1 <= wooxy.max_in_flight <= BULK_SHARE
 
 
-def test_inline_answers_202_with_the_job_when_it_takes_longer(stack: LocalAws, wooxy: WooxySandbox, monkeypatch):
-    monkeypatch.setitem(stack.functions["WooxyBulkFunction"].environment, "BULK_INLINE_WAIT", "0.3")
+def test_inline_answers_202_with_the_job_when_it_takes_longer(stack: LocalAws, wooxy: WooxySandbox, monkeypatch, request):
+    bulk = stack.functions["WooxyBulkFunction"]
+    monkeypatch.setitem(bulk.environment, "BULK_INLINE_WAIT", "0.3")
+    bulk.restart()  # reads the wait at its next cold start
+    request.addfinalizer(bulk.restart)  # and the next test's cold start reads the stack's own
     ids = ids_for(300)
     seed(wooxy, ids)
     wooxy.latency = 0.5

@@ -20,7 +20,6 @@ from local.sandboxes import openmarket, wooxy, wwt
 from local.sandboxes.base import Fault
 from sms_status.credentials import SecretSource
 from sms_status.model import Provider
-from sms_status.services import reset_services, service_for
 from tests.apigw import call, load_handler, rest_event
 
 DEADLINE = 2.0  # BATCH_DEADLINE for these tests, seconds (it includes a cold read of the secret)
@@ -80,9 +79,7 @@ def short_deadline(provider_secrets, monkeypatch):
     monkeypatch.setenv("PROVIDER_CONNECT_TIMEOUT", "1")
     monkeypatch.setenv("PROVIDER_READ_TIMEOUT", "5")  # longer than the deadline: the deadline must cut
     monkeypatch.setenv("PROVIDER_RETRIES", "2")
-    reset_services()
-    yield provider_secrets
-    reset_services()
+    return provider_secrets
 
 
 @pytest.fixture
@@ -112,7 +109,6 @@ def arrange(fault, provider, sandbox, aws, monkeypatch, request):
         aws.put_secret_value(SecretId=f"sms-status/{provider}", SecretString=json.dumps(WRONG_SECRETS[provider]))
     else:
         sandbox.inject(fault, times=None)
-    reset_services()
 
 
 @pytest.mark.parametrize("provider", list(Provider), ids=str)
@@ -122,7 +118,7 @@ def test_every_fault_ends_in_its_pinned_error_within_the_deadline(
 ):
     arrange(fault, provider, sandboxes[provider], short_deadline, monkeypatch, request)
     handler = load_handler(str(provider))
-    service_for(provider)  # the container's cold start (the Secrets Manager client), before the measured call
+    handler.service()  # the container's cold start (the Secrets Manager client), before the measured call
     resource, name, key = ROUTE[provider]
     # The level the functions run at, and urllib3's debug lines (they name hosts and paths). botocore's own debug
     # lines print whole Secrets Manager answers: never run it at DEBUG where logs are kept.
@@ -148,7 +144,6 @@ def test_every_fault_ends_in_its_pinned_error_within_the_deadline(
 
 def test_a_fan_out_of_hung_ids_is_504_within_the_deadline_and_leaves_no_thread_or_request_behind(sandboxes, short_deadline, monkeypatch):
     monkeypatch.setenv("FAN_OUT", "4")
-    reset_services()
     sandbox = sandboxes[Provider.WWT]
     sandbox.inject(Fault.TIMEOUT, times=None)
     handler = load_handler("wwt")

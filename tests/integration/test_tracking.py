@@ -13,11 +13,8 @@ import boto3
 import pytest
 
 from local.sandboxes.base import Fault
-from sms_status.api import status_store
-from sms_status.model import Provider, iso, utcnow
-from sms_status.services import reset_services
+from sms_status.model import iso, utcnow
 from sms_status.store import MAX_CODE_CHARS
-from sms_status.tracking import reset_trackers
 from sms_status.tracking.rules import OUTBOX_GRACE
 from tests.apigw import LambdaContext, call, load_handler, rest_event
 from tests.sqs_events import SqsClock, sqs_record
@@ -128,8 +125,8 @@ class Stack:
                 totals[total] += int(attributes[name])
         return totals
 
-    def item(self, kind: str, id: str) -> dict | None:
-        return self.table.get_item(Key={"pk": f"{self.provider}#{kind}#{id}"}).get("Item")
+    def item(self, kind: str, message_id: str) -> dict | None:
+        return self.table.get_item(Key={"pk": f"{self.provider}#{kind}#{message_id}"}).get("Item")
 
 
 @pytest.fixture
@@ -151,12 +148,7 @@ def aws(monkeypatch, provider_secrets, sqs_clock):
         monkeypatch.setenv("RECHECK_QUEUE_ARN", built.recheck_arn)
         return built
 
-    reset_services()
-    reset_trackers()
-    status_store.cache_clear()
-    yield stack
-    reset_trackers()
-    status_store.cache_clear()
+    return stack  # each Stack loads its function anew: a cold start that reads the environment set here
 
 
 def statuses(events: list[dict]) -> list[tuple[str | None, str]]:
@@ -509,8 +501,8 @@ def test_get_tracked_answers_the_stored_report_with_history_and_404_when_not_tra
     assert (status, body["error"]["code"]) == (400, "invalid_request")
 
 
-def reference_event(provider: str, id: str, kind: str | None = None) -> dict:
-    event = rest_event("GET", "/tracked/{provider}/{id}", {"provider": provider, "id": id})
+def reference_event(provider: str, message_id: str, kind: str | None = None) -> dict:
+    event = rest_event("GET", "/tracked/{provider}/{id}", {"provider": provider, "id": message_id})
     if kind is not None:
         event["queryStringParameters"] = {"kind": kind}
         event["multiValueQueryStringParameters"] = {"kind": [kind]}
@@ -730,12 +722,12 @@ def stalled_endpoint(monkeypatch, wooxy_sandbox):
 
 @pytest.mark.parametrize("service", ["dynamodb", "events", "sqs"])
 def test_a_stalled_aws_call_ends_the_batch_in_time_and_loses_nothing(aws, sqs_clock, wooxy_sandbox, stalled_endpoint, service):
-    from sms_status.tracking import chain_of, tracker_for
+    from sms_status.tracking import chain_of
 
     stack = aws("wooxy")
     wooxy_sandbox.add_message("5d91537bd132fdf45916520a", steps=[(0, "queued")])
     sent = stack.enqueue({"ids": ["5d91537bd132fdf45916520a"]})
-    tracker = tracker_for(Provider.WOOXY)
+    tracker = stack.handler.tracker()
     stalled = stalled_endpoint(service)
     adapter = {"dynamodb": tracker.store, "events": tracker.publisher, "sqs": tracker.queue}[service]
     adapter.client = stalled

@@ -30,7 +30,7 @@ from sms_status.config import DEFAULT_RECHECK_DELAYS
 from sms_status.model import Provider, Report
 from sms_status.publish import EventPublisher
 from sms_status.store import MAX_CODE_CHARS, rank
-from sms_status.tracking import RecheckQueue, handle_batch, reset_trackers, tracker_for
+from sms_status.tracking import RecheckQueue, handle_batch, provider_tracker
 from sms_status.tracking.rules import SQS_MAX_DELAY
 from tests.apigw import LambdaContext
 from tests.sqs_events import SqsClock, sqs_record
@@ -110,7 +110,6 @@ def soak(monkeypatch, provider_secrets, openmarket_sandbox, wooxy_sandbox, wwt_s
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("QUERY_WINDOW_HOURS", str(WINDOW_HOURS))
     clock = Clock(monkeypatch, [openmarket_sandbox, wooxy_sandbox, wwt_sandbox])
-    reset_trackers()
     queues: dict[str, dict[str, Any]] = {}
     for provider in COUNTS:
         tracking, tracking_dlq = queue(f"{provider}-tracking")
@@ -118,14 +117,20 @@ def soak(monkeypatch, provider_secrets, openmarket_sandbox, wooxy_sandbox, wwt_s
         arn = sqs.get_queue_attributes(QueueUrl=recheck, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         monkeypatch.setenv("RECHECK_QUEUE_URL", recheck)
         monkeypatch.setenv("RECHECK_QUEUE_ARN", arn)
-        tracker_for(Provider(provider)).now = clock.now  # built now, with this provider's queues
+        tracker = provider_tracker(Provider(provider), os.environ)  # its function's cold start, with its own queues
+        tracker.now = clock.now
         arns = {
             url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             for url in (tracking, recheck)
         }
-        queues[provider] = {"tracking": tracking, "recheck": recheck, "dlqs": (tracking_dlq, recheck_dlq), "arns": arns}
-    yield {"sqs": sqs, "queues": queues, "capture": capture, "clock": clock, "table": boto3.resource("dynamodb").Table("soak")}
-    reset_trackers()
+        queues[provider] = {
+            "tracking": tracking,
+            "recheck": recheck,
+            "dlqs": (tracking_dlq, recheck_dlq),
+            "arns": arns,
+            "tracker": tracker,
+        }
+    return {"sqs": sqs, "queues": queues, "capture": capture, "clock": clock, "table": boto3.resource("dynamodb").Table("soak")}
 
 
 def test_soak_1000_ids_through_an_outage_duplicates_crashes_and_forgeries(
@@ -357,11 +362,11 @@ def poll(sqs, provider: str, queue: dict[str, Any], name: str, rng: random.Rando
         records = [sqs_record(m, queue["arns"][url]) for m in messages]
         event = {"Records": records}
         if rng.random() < DUPLICATE:  # SQS delivers this batch twice
-            handle_batch(Provider(provider), event, AmpleTime())
+            handle_batch(queue["tracker"], event, AmpleTime())
             stats["duplicates"] += len(records)
             for message in messages:
                 DISTURBED.update((provider, key) for key in ids_of(message))
-        failed = {item["itemIdentifier"] for item in handle_batch(Provider(provider), event, AmpleTime())["batchItemFailures"]}
+        failed = {item["itemIdentifier"] for item in handle_batch(queue["tracker"], event, AmpleTime())["batchItemFailures"]}
         stats["records"] += len(records)
         stats["failed"] += len(failed)
         for message in messages:

@@ -14,6 +14,7 @@ from sms_status.errors import InvalidRequest, ProviderAuthError, ProviderError, 
 from sms_status.http import HttpClient, HttpSettings
 from sms_status.model import Status
 from sms_status.providers.wooxy import WooxyClient, WooxyCredentials
+from sms_status.services import WooxyService
 
 FAST = HttpSettings(connect_timeout=0.5, read_timeout=0.5, backoff_factor=0.01)
 TEXT = "Hi, user! Your code is 834201"
@@ -41,13 +42,21 @@ def raw_post(sandbox: WooxySandbox, body: bytes, token: str | None = DEFAULT_CRE
 
 
 # ---- batching ------------------------------------------------------------------------------------
+class CachedSecret:
+    read_budget = 0.0
+
+    def get(self, refresh: bool = False) -> WooxyCredentials:
+        return WooxyCredentials(DEFAULT_CREDENTIALS["access_token"])
+
+
 @pytest.mark.parametrize(("count", "requests"), [(1, 1), (100, 1), (101, 2), (250, 3)])
 def test_every_id_answered_once_in_order_never_more_than_100_per_request(wooxy_sandbox: WooxySandbox, count: int, requests: int):
     ids = ids_for(count)
     seed(wooxy_sandbox, ids)
     asked = ids + ids[::7]  # duplicates are collapsed, first occurrence order kept
+    service = WooxyService(CachedSecret(), lambda credentials: make_client(wooxy_sandbox))  # type: ignore[arg-type]
 
-    reports = make_client(wooxy_sandbox).statuses(asked)
+    reports = service.lookup(asked)
 
     assert [r.id for r in reports] == ids
     assert all(r.status is Status.PENDING for r in reports)
@@ -208,13 +217,10 @@ def test_one_transient_500_is_retried_and_succeeds(wooxy_sandbox: WooxySandbox):
     assert len(wooxy_sandbox.requests) == 2
 
 
-def test_failure_in_a_later_chunk_fails_the_call(wooxy_sandbox: WooxySandbox):
-    ids = ids_for(150)
-    seed(wooxy_sandbox, ids)
-    wooxy_sandbox.inject(Fault.HTML, times=None, match=lambda request: ids[-1] in request.body.decode())
-
-    with pytest.raises(ProviderError):
-        make_client(wooxy_sandbox).statuses(ids)
+def test_more_ids_than_one_request_takes_are_refused_before_any_request(wooxy_sandbox: WooxySandbox):
+    with pytest.raises(InvalidRequest, match="at most 100 ids"):
+        make_client(wooxy_sandbox).statuses(ids_for(101))
+    assert wooxy_sandbox.requests == []
 
 
 # ---- the sandbox speaks the documented strings -----------------------------------------------------

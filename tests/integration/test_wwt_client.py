@@ -191,7 +191,7 @@ def test_sandbox_seed_from_json_and_demo(wwt_sandbox: WwtSandbox):
 
     seeded_report = client.by_reference("seed777")
     assert (seeded_report.status, str(seeded_report.price)) == (Status.DELIVERED, "1.1000000")
-    statuses = {client.by_id(id).status for id in ids}
+    statuses = {client.by_id(message_id).status for message_id in ids}
     assert {Status.DELIVERED, Status.UNDELIVERED, Status.EXPIRED, Status.UNKNOWN, Status.REJECTED, Status.PENDING} <= statuses
 
 

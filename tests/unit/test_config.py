@@ -1,6 +1,9 @@
+import threading
+
 import pytest
 
-from sms_status.config import ConfigError, ProviderConfig, RuntimeConfig, validate_base_url
+from sms_status.config import ConfigError, Configured, ProviderConfig, TrackedConfig, validate_base_url
+from sms_status.errors import ServiceError
 from sms_status.model import Provider
 
 
@@ -59,29 +62,47 @@ def test_from_env_reads_overrides():
 
 
 @pytest.mark.parametrize(
-    ("env", "message"),
+    ("provider", "env", "message"),
     [
-        ({}, "WOOXY_SECRET_NAME is not set"),
-        ({"WOOXY_SECRET_NAME": "s", "PROVIDER_READ_TIMEOUT": "soon"}, "PROVIDER_READ_TIMEOUT must be a number"),
-        ({"WOOXY_SECRET_NAME": "s", "PROVIDER_READ_TIMEOUT": "-1"}, "PROVIDER_READ_TIMEOUT must be positive"),
-        ({"WOOXY_SECRET_NAME": "s", "PROVIDER_RETRIES": "-1"}, "PROVIDER_RETRIES must be at least 0"),
-        ({"WOOXY_SECRET_NAME": "s", "OPENMARKET_USER_AGENT": "x" * 61}, "60 characters"),
-        ({"WOOXY_SECRET_NAME": "s", "OPENMARKET_USER_AGENT": "Test/SMS/1.0\r\nX: y"}, "printable"),
-        ({"WOOXY_SECRET_NAME": "s", "WWT_AUTH_HEADER": "X-API-KEY\r\nX-Evil"}, "WWT_AUTH_HEADER"),
-        ({"WOOXY_SECRET_NAME": "s", "WWT_AUTH_HEADER": "X API KEY"}, "WWT_AUTH_HEADER"),
+        (Provider.WOOXY, {}, "WOOXY_SECRET_NAME is not set"),
+        (Provider.WOOXY, {"WOOXY_SECRET_NAME": "s", "PROVIDER_READ_TIMEOUT": "soon"}, "PROVIDER_READ_TIMEOUT must be a number"),
+        (Provider.WOOXY, {"WOOXY_SECRET_NAME": "s", "PROVIDER_READ_TIMEOUT": "-1"}, "PROVIDER_READ_TIMEOUT must be positive"),
+        (Provider.WOOXY, {"WOOXY_SECRET_NAME": "s", "PROVIDER_RETRIES": "-1"}, "PROVIDER_RETRIES must be at least 0"),
+        (Provider.OPENMARKET, {"OPENMARKET_SECRET_NAME": "s", "OPENMARKET_USER_AGENT": "x" * 61}, "OPENMARKET_USER_AGENT: .* 60 printable"),
+        (Provider.OPENMARKET, {"OPENMARKET_SECRET_NAME": "s", "OPENMARKET_USER_AGENT": "Test/SMS/1.0\r\nX: y"}, "OPENMARKET_USER_AGENT"),
+        (Provider.WWT, {"WWT_SECRET_NAME": "s", "WWT_AUTH_HEADER": "X-API-KEY\r\nX-Evil"}, "WWT_AUTH_HEADER"),
+        (Provider.WWT, {"WWT_SECRET_NAME": "s", "WWT_AUTH_HEADER": "X API KEY"}, "WWT_AUTH_HEADER"),
     ],
 )
-def test_bad_settings_name_the_variable(env, message):
+def test_bad_settings_name_the_variable(provider, env, message):
     with pytest.raises(ConfigError, match=message):
-        ProviderConfig.from_env(Provider.WOOXY, env)
+        ProviderConfig.from_env(provider, env)
 
 
-def test_runtime_settings_default_and_read_from_the_environment():
-    assert RuntimeConfig.from_env({}) == RuntimeConfig(metrics_namespace="SmsStatus", status_table=None)
-    config = RuntimeConfig.from_env({"POWERTOOLS_METRICS_NAMESPACE": " Ops ", "STATUS_TABLE_NAME": "status"})
-    assert (config.metrics_namespace, config.require_status_table()) == ("Ops", "status")
+def test_a_provider_reads_no_other_providers_settings():
+    # A Wooxy function is not broken by an OpenMarket or WWT setting it never uses.
+    env = {"WOOXY_SECRET_NAME": "s", "OPENMARKET_USER_AGENT": "x" * 61, "WWT_AUTH_HEADER": "X API KEY"}
+    assert ProviderConfig.from_env(Provider.WOOXY, env).secret_name == "s"
 
 
-def test_a_missing_status_table_names_the_variable():
+def test_the_tracked_route_reads_its_status_table():
+    assert TrackedConfig.from_env({"STATUS_TABLE_NAME": " status "}).status_table == "status"
     with pytest.raises(ConfigError, match="STATUS_TABLE_NAME is not set"):
-        RuntimeConfig.from_env({"STATUS_TABLE_NAME": "  "}).require_status_table()
+        TrackedConfig.from_env({"STATUS_TABLE_NAME": "  "})
+
+
+def test_configured_builds_once_and_a_bad_setting_is_a_service_error_naming_it(monkeypatch):
+    built = []
+    monkeypatch.setenv("STATUS_TABLE_NAME", "status")
+    table = Configured(lambda env: built.append(TrackedConfig.from_env(env)) or built[-1])
+    threads = [threading.Thread(target=table) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (len(built), table().status_table) == (1, "status")
+    monkeypatch.delenv("STATUS_TABLE_NAME")
+    broken = Configured(TrackedConfig.from_env)
+    for _ in range(2):  # every use, not only the first
+        with pytest.raises(ServiceError, match="configuration error: STATUS_TABLE_NAME is not set"):
+            broken()

@@ -36,12 +36,12 @@ def rnd(provider: Provider = Provider.WOOXY, *, now: datetime = NOW, delays: tup
     return Round(provider, window, now) if delays is None else Round(provider, window, now, delays)
 
 
-def key(id: str = "m1", provider: Provider = Provider.WOOXY, kind: str = "id") -> TrackKey:
-    return TrackKey(provider, kind, id)  # type: ignore[arg-type]
+def key(message_id: str = "m1", provider: Provider = Provider.WOOXY, kind: str = "id") -> TrackKey:
+    return TrackKey(provider, kind, message_id)  # type: ignore[arg-type]
 
 
-def report(status: Status = Status.SENT, final: bool = False, *, id: str = "m1", code: str = "sent", at: datetime = NOW, **fields):
-    return Report(Provider.WOOXY, id, status, final, ProviderStatus(code, None), checked_at=at, **fields)
+def report(status: Status = Status.SENT, final: bool = False, *, message_id: str = "m1", code: str = "sent", at: datetime = NOW, **fields):
+    return Report(Provider.WOOXY, message_id, status, final, ProviderStatus(code, None), checked_at=at, **fields)
 
 
 def tracked(
@@ -51,13 +51,13 @@ def tracked(
     return Tracked(key(rep.id, rep.provider), rep, since, history, chain=chain, next_check_at=next_check_at, version=version, **fields)
 
 
-def answerless(id: str = "m1", *, chain: str | None = OWN, since: datetime = SINCE, **fields) -> Tracked:
+def answerless(message_id: str = "m1", *, chain: str | None = OWN, since: datetime = SINCE, **fields) -> Tracked:
     """An item followed with no usable answer yet."""
-    return Tracked(key(id), None, since, chain=chain, next_check_at=fields.pop("next_check_at", NOW), version=1, **fields)
+    return Tracked(key(message_id), None, since, chain=chain, next_check_at=fields.pop("next_check_at", NOW), version=1, **fields)
 
 
 def ask(
-    id: str = "m1",
+    message_id: str = "m1",
     *,
     provider: Provider = Provider.WOOXY,
     kind: str = "id",
@@ -69,7 +69,7 @@ def ask(
     since: datetime = SINCE,
     record: str = "r1",
 ) -> Ask:
-    return Ask(key(id, provider, kind), record, own, since, chain, context, attempt, redelivered)
+    return Ask(key(message_id, provider, kind), record, own, since, chain, context, attempt, redelivered)
 
 
 # ---- the query window ------------------------------------------------------------------------------------
@@ -211,7 +211,8 @@ def test_a_wait_longer_than_sqs_can_delay_is_one_more_hop() -> None:
 def test_outbox_events_older_than_the_grace_are_stale_and_a_redelivery_takes_them_all() -> None:
     first, second = {"event_id": "wooxy#id#m1#1"}, {"event_id": "wooxy#id#m1#2"}
     old = tracked(report(), outbox=(first, second), outbox_at=NOW - timedelta(minutes=6))
-    young = tracked(report(id="m2"), outbox=({"event_id": "wooxy#id#m2#1"},), outbox_at=NOW - timedelta(minutes=6) + timedelta(seconds=1))
+    just_in_grace = NOW - timedelta(minutes=6) + timedelta(seconds=1)
+    young = tracked(report(message_id="m2"), outbox=({"event_id": "wooxy#id#m2#1"},), outbox_at=just_in_grace)
     stored = {key("m1"): old, key("m2"): young}
     assert rules.stale_events(rnd(), [ask("m1"), ask("m2")], stored) == [(key("m1"), first), (key("m1"), second)]
     everything = rules.stale_events(rnd(), [ask("m2", redelivered=True), ask("m1", redelivered=True)], stored)
@@ -228,7 +229,7 @@ def test_an_id_asked_by_any_redelivered_record_publishes_its_outbox(redelivered_
 
 
 def test_ids_with_nothing_in_their_outbox_publish_nothing() -> None:
-    stored = {key("m1"): tracked(report()), key("m2"): tracked(report(id="m2"), outbox_at=NOW - timedelta(hours=1))}
+    stored = {key("m1"): tracked(report()), key("m2"): tracked(report(message_id="m2"), outbox_at=NOW - timedelta(hours=1))}
     assert rules.stale_events(rnd(), [ask("m1", redelivered=True), ask("m2", redelivered=True), ask("m3", redelivered=True)], stored) == []
 
 
@@ -263,7 +264,7 @@ def test_a_refused_publish_for_many_ids_comes_back_in_messages_of_100() -> None:
         (100, SINCE + timedelta(seconds=100), 361, 100),
         (1, SINCE + timedelta(seconds=200), 361, 1),
     ]
-    assert [id for message, _, _ in messages for id in message.ids] == [f"m{n:03}" for n in range(201)]
+    assert [message_id for message, _, _ in messages for message_id in message.ids] == [f"m{n:03}" for n in range(201)]
 
 
 # ---- one chain follows an open id ---------------------------------------------------------------------------
@@ -293,7 +294,7 @@ def test_exactly_one_chain_follows_an_open_id(item: Tracked | None, message_chai
 def test_one_ask_per_id_in_the_batchs_order_and_none_for_ids_not_followed() -> None:
     stored = {
         key("m1"): tracked(report(), chain=OTHER, next_check_at=NOW),  # another chain follows it
-        key("m2"): tracked(report(Status.DELIVERED, True, id="m2")),  # final
+        key("m2"): tracked(report(Status.DELIVERED, True, message_id="m2")),  # final
     }
     asks = [ask("m3", record="r1"), ask("m1", record="r1"), ask("m2", record="r2"), ask("m4", record="r2"), ask("m3", record="r2")]
     assert rules.choose(rnd(), asks, stored) == [asks[0], asks[3]]
@@ -362,7 +363,7 @@ def test_triage_reads_each_stored_items_window_and_keeps_the_order() -> None:
     # T2's provider submit time says it is older than this message too.
     submitted = replace(sent_0, id="T2", submitted_at=NOW - timedelta(days=5))
     older = Tracked(key("T2", Provider.OPENMARKET), submitted, NOW)
-    chosen = [ask(id, provider=Provider.OPENMARKET, since=NOW) for id in ("T4", "T1", "T2", "T3")]
+    chosen = [ask(ticket, provider=Provider.OPENMARKET, since=NOW) for ticket in ("T4", "T1", "T2", "T3")]
     settled, to_check = rules.triage(rnd(Provider.OPENMARKET), chosen, {old.key: old, older.key: older})
     assert to_check == [chosen[0], chosen[3]]
     closed = {"query_window_closed": True}
@@ -551,7 +552,7 @@ def test_an_id_never_answered_is_written_final() -> None:
 
 # ---- the re-check messages -----------------------------------------------------------------------------------
 def claimed(a: Ask, due: datetime, since: datetime = SINCE) -> tuple[Ask, Tracked]:
-    return a, Tracked(a.key, report(id=a.key.id), since, chain=a.own_chain, next_check_at=due)
+    return a, Tracked(a.key, report(message_id=a.key.id), since, chain=a.own_chain, next_check_at=due)
 
 
 def test_ids_due_together_after_the_same_check_travel_in_one_message_each_with_its_chain() -> None:
@@ -629,8 +630,8 @@ def test_events_found_with_no_outbox_date_are_dated_by_the_next_write() -> None:
 
 
 # ---- events published by the previous check, cleared by this one ------------------------------------------------------
-def event(id: str, version: int) -> dict:
-    return {"event_id": f"wooxy#id#{id}#{version}", "report": {}, "previous_status": None, "context": None}
+def event(message_id: str, version: int) -> dict:
+    return {"event_id": f"wooxy#id#{message_id}#{version}", "report": {}, "previous_status": None, "context": None}
 
 
 def test_a_recheck_gives_each_id_only_its_own_published_events() -> None:
@@ -652,7 +653,8 @@ def test_published_events_are_not_stale_and_leave_the_outbox_with_the_next_write
 
 
 def test_the_recheck_carries_the_events_published_for_its_own_ids() -> None:
-    items = [(ask(n, own=f"c{n}"), tracked(report(id=n), chain=f"c{n}", next_check_at=NOW + timedelta(seconds=30))) for n in ("m1", "m2")]
+    due = NOW + timedelta(seconds=30)
+    items = [(ask(n, own=f"c{n}"), tracked(report(message_id=n), chain=f"c{n}", next_check_at=due)) for n in ("m1", "m2")]
     ((message, delay, carried),) = rules.recheck_messages(rnd(), items, {key("m1"): {"wooxy#id#m1#1"}, key("m9"): {"wooxy#id#m9#1"}})
     assert (message.ids, message.published, delay) == (("m1", "m2"), ("wooxy#id#m1#1",), 30)
     assert message.to_body()["published"] == ["wooxy#id#m1#1"]

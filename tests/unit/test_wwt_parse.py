@@ -500,7 +500,7 @@ def test_credentials_repr_is_a_fixed_mask():
 )
 def test_client_gets_the_documented_paths_with_the_key_header(base_url: str, root: str):
     http = RecordingHttp(200, fixture("success_delivered.json"))
-    client = WwtClient(http, base_url, WwtCredentials(api_key="live_abc"))  # type: ignore[arg-type]
+    client = WwtClient(http, base_url, WwtCredentials(api_key="live_abc"), "X-API-KEY")  # type: ignore[arg-type]
 
     assert client.by_id("211").id == "211"
     assert client.by_reference("ext19").id == "ext19"
@@ -514,5 +514,5 @@ def test_client_gets_the_documented_paths_with_the_key_header(base_url: str, roo
 def test_client_reads_the_http_status_of_the_answer():
     http = RecordingHttp(404, fixture("success_delivered.json"))
     with pytest.raises(ProviderError) as caught:
-        WwtClient(http, "https://api.wwt.world", WwtCredentials(api_key="k")).by_id("211")  # type: ignore[arg-type]
+        WwtClient(http, "https://api.wwt.world", WwtCredentials(api_key="k"), "X-API-KEY").by_id("211")  # type: ignore[arg-type]
     assert caught.value.details["http_status"] == 404

@@ -8,20 +8,23 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from functools import cache, wraps
-from typing import Any
+from functools import wraps
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from .config import ConfigError, RuntimeConfig
 from .errors import InvalidRequest, ServiceError
-from .lookup import MAX_BATCH, Kind, as_key
+from .lookup import KEY_FIELDS, KINDS, MAX_BATCH, Kind, StatusService, as_key
 from .model import Provider, Report, Status, to_json
 from .observability import logger
-from .services import look_up
+from .services import measured_lookup
 from .validation import check_key, parse_id_body
+
+if TYPE_CHECKING:
+    from .bulk import BulkJobs
+    from .store import StatusStore
 
 # The routes each provider's function serves, in OpenAPI path syntax (api/openapi.yaml must match: tested).
 ROUTES: dict[Provider, tuple[tuple[str, str], ...]] = {
@@ -34,11 +37,9 @@ BULK_ROUTES = (("POST", "/wooxy/status/bulk"), ("POST", "/wooxy/bulk-jobs"), ("G
 # Lambda answers at most 6 MB, and the proxy response escapes the JSON body once more (every quote grows):
 # an inline bulk answer above this size is given as its finished job document, whose results_url holds it all.
 MAX_INLINE_BODY = 4_500_000
-# What a POST /{provider}/status body may carry: {"ids": [...]}, and for WWT {"references": [...]}.
+# What a POST /{provider}/status body may carry: a field for each kind of key the provider takes.
 BATCH_KEYS: dict[Provider, dict[str, Kind]] = {
-    Provider.OPENMARKET: {"ids": "id"},
-    Provider.WOOXY: {"ids": "id"},
-    Provider.WWT: {"ids": "id", "references": "reference"},
+    provider: {field: kind for field, kind in KEY_FIELDS.items() if kind in KINDS[provider]} for provider in Provider
 }
 
 
@@ -92,20 +93,21 @@ def parse_batch(raw_body: str | bytes | None, provider: Provider) -> tuple[Kind,
     return kind, keys  # type: ignore[return-value]  # a Kind of BATCH_KEYS
 
 
-def create_app(provider: Provider) -> APIGatewayRestResolver:
+def create_app(provider: Provider, service: Callable[[], StatusService]) -> APIGatewayRestResolver:
+    """A provider's routes; `service` gives the function's one service (`config.Configured`)."""
     app = APIGatewayRestResolver()
 
     def single(kind: Kind):
         @decoded_path
         def route(**path_params: str) -> Response:  # one path parameter, named as in the OpenAPI path
             (key,) = path_params.values()
-            return report_response(look_up(provider, [key], kind)[0])  # the lookup judges the id (validation.check_key)
+            return report_response(measured_lookup(service(), [key], kind)[0])  # the lookup judges the id (validation.check_key)
 
         return route
 
     def batch() -> dict[str, Any]:
         kind, keys = parse_batch(request_body(app.current_event), provider)
-        return batch_response(provider, look_up(provider, keys, kind))
+        return batch_response(provider, measured_lookup(service(), keys, kind))
 
     for method, path in ROUTES[provider]:
         rule = path.replace("{", "<").replace("}", ">")
@@ -118,38 +120,39 @@ def create_app(provider: Provider) -> APIGatewayRestResolver:
     return app
 
 
-def create_tracked_app() -> APIGatewayRestResolver:
+def create_tracked_app(store: Callable[[], StatusStore]) -> APIGatewayRestResolver:
     """GET /tracked/{provider}/{id}: the stored report and history of a message followed through the queue
-    path (no provider call). WWT references are tracked apart from WWT ids: `?kind=reference`."""
-    from .store import TrackKey  # the table adapter pulls in boto3: only the tracked function needs it
+    path (no provider call). WWT references are tracked apart from WWT ids: `?kind=reference`. `store` gives
+    the function's status table (`config.Configured`)."""
+    from .store import TrackKey  # the table adapter: only the tracked function pays for its import
 
     app = APIGatewayRestResolver()
-    kinds: dict[str, frozenset[Provider]] = {"id": frozenset(Provider), "reference": frozenset({Provider.WWT})}
 
-    @app.get("/tracked/<provider>/<id>")
+    @app.get("/tracked/<provider>/<message_id>")
     @decoded_path
-    def tracked(provider: str, id: str) -> Response:
+    def tracked(provider: str, message_id: str) -> Response:
         if provider not in set(Provider):
             raise InvalidRequest(f"unknown provider; expected one of: {', '.join(Provider)}")
-        check_key(id)  # DynamoDB refuses keys over 2 KB: a 400, not a 500
+        check_key(message_id)  # DynamoDB refuses keys over 2 KB: a 400, not a 500
         kind = (app.current_event.query_string_parameters or {}).get("kind", "id")
-        if kind not in kinds:
+        if kind not in KEY_FIELDS.values():
             raise InvalidRequest('kind must be "id" or "reference"')
-        # Only WWT messages are tracked by reference: any other provider's reference is simply not tracked.
-        item = status_store().get(TrackKey(Provider(provider), kind, id)) if Provider(provider) in kinds[kind] else None
+        # A provider that is not asked by this kind of key tracks none: simply not tracked.
+        item = store().get(TrackKey(Provider(provider), kind, message_id)) if kind in KINDS[Provider(provider)] else None
         if item is None:
             return json_response(404, InvalidRequest("this message is not tracked", {"provider": provider, "kind": kind}).to_body())
         if item.report is None:  # followed, but every check so far met a provider outage
             message = "this message is tracked, but the provider has not answered for it yet"
             return json_response(404, InvalidRequest(message, {"provider": provider, "kind": kind}).to_body())
-        return json_response(200, {"provider": provider, "id": id, "kind": kind, **item.to_public()})
+        return json_response(200, {"provider": provider, "id": message_id, "kind": kind, **item.to_public()})
 
     register_error_handlers(app)
     return app
 
 
-def create_bulk_app(jobs_for: Callable[[], Any] | None = None) -> APIGatewayRestResolver:
+def create_bulk_app(jobs_for: Callable[[], BulkJobs]) -> APIGatewayRestResolver:
     """POST /wooxy/status/bulk (inline, up to 10,000 ids), POST /wooxy/bulk-jobs (up to 100,000), GET a job.
+    `jobs_for` gives the function's jobs (`config.Configured`).
 
     Every job has an owner, the caller API Gateway's IAM authorization names (`bulk.caller_of`): only the owner
     sees it, and each caller (and the stack) runs at most so many jobs at once (429 too_many_jobs beyond)."""
@@ -162,12 +165,10 @@ def create_bulk_app(jobs_for: Callable[[], Any] | None = None) -> APIGatewayRest
         Job,
         answer_by,
         arrival_of,
-        bulk_jobs,
         caller_of,
         parse_body,
     )
 
-    jobs_for = jobs_for or bulk_jobs
     app = APIGatewayRestResolver()
 
     def request_context() -> dict[str, Any]:
@@ -224,17 +225,6 @@ def create_bulk_app(jobs_for: Callable[[], Any] | None = None) -> APIGatewayRest
 
     register_error_handlers(app)
     return app
-
-
-@cache
-def status_store():
-    """Built once per container; STATUS_TABLE_NAME is the only setting the tracked route reads."""
-    from .store import StatusStore
-
-    try:
-        return StatusStore.from_name(RuntimeConfig.from_env().require_status_table())
-    except ConfigError as exc:
-        raise ServiceError(f"configuration error: {exc}") from exc
 
 
 def register_error_handlers(app: APIGatewayRestResolver) -> None:

@@ -1,12 +1,13 @@
 """Configuration: read from the environment once per cold start, into frozen values.
 
-This is the one module that reads the environment; deep code receives these values. Each part is built once per
-container by the code that needs it (`services.service_for`, `jobs.job_store`, `api.status_store`, the metrics
-namespace below) and kept while the container is warm:
+This is the one module that reads the environment; deep code receives these values. Each function's module
+(functions/<name>/app.py) reads the parts it needs once, through `Configured`, builds what it serves from them and
+hands that down:
 - `ProviderConfig`: a provider's base URL, secret, timeouts, fan-out (its API, tracking and chunk functions);
 - `BulkConfig`: the bulk function's bucket, table, state machine and waits;
-- `RuntimeConfig`: what every function may read (metrics namespace, the status table of the tracked route);
+- `TrackedConfig`: the tracked route's status table;
 - `TrackingConfig`: a tracking function's queue path (status table, event bus, re-check queue, window, schedule).
+POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE (the template's Globals) are Powertools' own: it reads them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cache
 from urllib.parse import urlsplit
 
+from .errors import ServiceError
 from .http import HttpSettings
 from .model import Provider
 
@@ -28,7 +30,7 @@ DEFAULT_BASE_URLS = {
     Provider.WOOXY: "https://api.wooxy.com",
     Provider.WWT: "https://api.wwt.world",
 }
-# OpenMarket's format is [DevelopmentEnvironment]/SMS/[Version0.0.0], at most 60 characters.
+# OpenMarket's format is [DevelopmentEnvironment]/SMS/[Version0.0.0] (its rule: providers.openmarket.check_user_agent).
 DEFAULT_USER_AGENT = "SmsStatus/SMS/1.0.0"
 # WWT is a white-label of BSG, whose v1 API authenticates with this header (its public Python client, bsg-python).
 DEFAULT_WWT_AUTH_HEADER = "X-API-KEY"
@@ -37,6 +39,28 @@ HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
 
 class ConfigError(ValueError):
     """A missing or invalid setting; the message names the environment variable."""
+
+
+class Configured[T]:
+    """What a function builds from its settings (a provider's service, a tracker, the bulk jobs, a table): read
+    from the environment on first use and kept while the container is warm. It lives in the function's own module,
+    so each function has its own. A missing or invalid setting is a ServiceError naming the variable on every use:
+    the function answers a clear 500 (or fails the batch) instead of failing its cold start."""
+
+    def __init__(self, build: Callable[[Mapping[str, str]], T]) -> None:
+        self._build = build
+        self._built: list[T] = []
+        self._lock = threading.Lock()  # first calls from several threads at once build it once
+
+    def __call__(self) -> T:
+        if not self._built:
+            with self._lock:
+                if not self._built:
+                    try:
+                        self._built.append(self._build(os.environ))
+                    except ConfigError as exc:
+                        raise ServiceError(f"configuration error: {exc}") from exc
+        return self._built[0]
 
 
 def is_loopback(host: str) -> bool:
@@ -62,6 +86,14 @@ def validate_base_url(url: str, name: str) -> str:
     except ValueError as exc:
         raise ConfigError(f"{name} has an invalid port") from exc
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _required(env: Mapping[str, str], *names: str) -> list[str]:
+    values = [env.get(name, "").strip() for name in names]
+    for name, value in zip(names, values, strict=True):
+        if not value:
+            raise ConfigError(f"{name} is not set")
+    return values
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -107,19 +139,22 @@ class ProviderConfig:
         env = os.environ if env is None else env
         prefix = provider.name  # OPENMARKET, WOOXY, WWT
         base_url = validate_base_url(env.get(f"{prefix}_BASE_URL") or DEFAULT_BASE_URLS[provider], f"{prefix}_BASE_URL")
-        secret_name = env.get(f"{prefix}_SECRET_NAME", "").strip()
-        if not secret_name:
-            raise ConfigError(f"{prefix}_SECRET_NAME is not set")
+        (secret_name,) = _required(env, f"{prefix}_SECRET_NAME")
         http = HttpSettings(
             connect_timeout=_float(env, "PROVIDER_CONNECT_TIMEOUT", 3.0),
             read_timeout=_float(env, "PROVIDER_READ_TIMEOUT", 10.0),
             retries=_int(env, "PROVIDER_RETRIES", 2),
         )
         user_agent = env.get("OPENMARKET_USER_AGENT") or DEFAULT_USER_AGENT
-        if len(user_agent) > 60 or not user_agent.isprintable():
-            raise ConfigError("OPENMARKET_USER_AGENT must be printable and at most 60 characters (OpenMarket's limit)")
+        if provider is Provider.OPENMARKET:
+            from .providers.openmarket import check_user_agent  # OpenMarket's rule; only its functions load it
+
+            try:
+                check_user_agent(user_agent)
+            except ValueError as exc:
+                raise ConfigError(f"OPENMARKET_USER_AGENT: {exc}") from None
         auth_header = env.get("WWT_AUTH_HEADER") or DEFAULT_WWT_AUTH_HEADER
-        if not HEADER_NAME.fullmatch(auth_header):
+        if provider is Provider.WWT and not HEADER_NAME.fullmatch(auth_header):
             raise ConfigError("WWT_AUTH_HEADER must be an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)")
         return cls(
             provider=provider,
@@ -144,24 +179,20 @@ class BulkConfig:
     results_url_ttl: int = 900  # seconds a presigned results_url is valid (BulkResultsUrlTtl; signed anew on each GET)
     max_running_jobs: int = 4  # jobs running at once, stack-wide (BulkMaxRunningJobs)
     max_running_jobs_per_caller: int = 2  # jobs running at once per caller (BulkMaxRunningJobsPerCaller)
-    results_endpoint: str | None = None  # local run only: presigned URLs point at the local S3 endpoint
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BulkConfig:
         env = os.environ if env is None else env
-        missing = [name for name in ("BULK_BUCKET_NAME", "BULK_JOBS_TABLE_NAME") if not env.get(name, "").strip()]
-        if missing:
-            raise ConfigError(f"{', '.join(missing)} not set")
+        bucket, table = _required(env, "BULK_BUCKET_NAME", "BULK_JOBS_TABLE_NAME")
         return cls(
-            bucket=env["BULK_BUCKET_NAME"].strip(),
-            table=env["BULK_JOBS_TABLE_NAME"].strip(),
+            bucket=bucket,
+            table=table,
             state_machine_arn=env.get("BULK_STATE_MACHINE_ARN", "").strip(),
             retention_days=_int(env, "BULK_RETENTION_DAYS", 7, minimum=1),
             inline_wait=_float(env, "BULK_INLINE_WAIT", 25.0),
             results_url_ttl=_results_url_ttl(env),
             max_running_jobs=_int(env, "BULK_MAX_RUNNING_JOBS", 4, minimum=1),
             max_running_jobs_per_caller=_int(env, "BULK_MAX_RUNNING_JOBS_PER_CALLER", 2, minimum=1),
-            results_endpoint=env.get("BULK_RESULTS_ENDPOINT_URL") or None,
         )
 
 
@@ -172,26 +203,15 @@ def _results_url_ttl(env: Mapping[str, str]) -> int:
     return ttl
 
 
-DEFAULT_METRICS_NAMESPACE = "SmsStatus"
-
-
 @dataclass(frozen=True, slots=True)
-class RuntimeConfig:
-    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE  # POWERTOOLS_METRICS_NAMESPACE (the template's Globals)
-    status_table: str | None = None  # STATUS_TABLE_NAME: the tracked route and the queue path
+class TrackedConfig:
+    status_table: str  # STATUS_TABLE_NAME: the table the tracked route reads
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeConfig:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TrackedConfig:
         env = os.environ if env is None else env
-        return cls(
-            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or DEFAULT_METRICS_NAMESPACE,
-            status_table=env.get("STATUS_TABLE_NAME", "").strip() or None,
-        )
-
-    def require_status_table(self) -> str:
-        if self.status_table is None:
-            raise ConfigError("STATUS_TABLE_NAME is not set")
-        return self.status_table
+        (status_table,) = _required(env, "STATUS_TABLE_NAME")
+        return cls(status_table)
 
 
 # The queue path's schedule: growing waits between the checks of one message (30 s, 1, 2, 4, 8, 15, 30 min, then
@@ -212,25 +232,13 @@ class TrackingConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrackingConfig:
         env = os.environ if env is None else env
-        values = {}
-        for name in ("STATUS_TABLE_NAME", "EVENT_BUS_NAME", "RECHECK_QUEUE_URL", "RECHECK_QUEUE_ARN"):
-            value = env.get(name, "").strip()
-            if not value:
-                raise ConfigError(f"{name} is not set")
-            values[name] = value
-        raw_hours = env.get("QUERY_WINDOW_HOURS") or "72"
-        try:
-            hours = float(raw_hours)
-        except ValueError as exc:
-            raise ConfigError(f"QUERY_WINDOW_HOURS must be a number, got {raw_hours!r}") from exc
-        if hours <= 0:
-            raise ConfigError("QUERY_WINDOW_HOURS must be positive")
+        table, bus, queue_url, queue_arn = _required(env, "STATUS_TABLE_NAME", "EVENT_BUS_NAME", "RECHECK_QUEUE_URL", "RECHECK_QUEUE_ARN")
         return cls(
-            values["STATUS_TABLE_NAME"],
-            values["EVENT_BUS_NAME"],
-            values["RECHECK_QUEUE_URL"],
-            values["RECHECK_QUEUE_ARN"],
-            timedelta(hours=hours),
+            table,
+            bus,
+            queue_url,
+            queue_arn,
+            timedelta(hours=_float(env, "QUERY_WINDOW_HOURS", 72.0)),
             parse_recheck_delays(env.get("RECHECK_DELAYS") or ""),
         )
 
@@ -247,9 +255,3 @@ def parse_recheck_delays(raw: str) -> tuple[int, ...]:
     if not all(1 <= delay <= MAX_RECHECK_DELAY for delay in delays):
         raise ConfigError(f"each of RECHECK_DELAYS must be 1 to {MAX_RECHECK_DELAY} seconds")
     return delays
-
-
-@cache
-def metrics_namespace() -> str:
-    """Read once per container: every function of a stack shares the namespace (the template's Globals)."""
-    return RuntimeConfig.from_env().metrics_namespace

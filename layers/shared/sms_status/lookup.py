@@ -32,6 +32,14 @@ from .model import Provider, ProviderStatus, Report, Status
 from .validation import check_key
 
 Kind = Literal["id", "reference"]
+# The body field that carries each kind of key, in the API's batches and the queue's messages.
+KEY_FIELDS: dict[str, Kind] = {"ids": "id", "references": "reference"}
+# What each provider can be asked by: WWT also takes the reference its sender gave a message.
+KINDS: dict[Provider, frozenset[Kind]] = {
+    Provider.OPENMARKET: frozenset({"id"}),
+    Provider.WOOXY: frozenset({"id"}),
+    Provider.WWT: frozenset({"id", "reference"}),
+}
 MAX_BATCH = 100  # ids per HTTP batch call (pinned): also Wooxy's per-request limit
 MIN_RETRY_SECONDS = 0.5  # what the retry after a credentials refresh needs at least, beyond reading the secret
 
@@ -71,7 +79,10 @@ class StatusService:
     """One provider's lookups. Subclasses say how to call their client; everything else is shared."""
 
     provider: Provider
-    kinds: frozenset[str] = frozenset({"id"})
+
+    @property
+    def kinds(self) -> frozenset[Kind]:
+        return KINDS[self.provider]
 
     def __init__(self, secrets: SecretSource[Any], make_client: Callable[[Any], Any], fan_out: int = 10, deadline: float = 20.0) -> None:
         self.secrets = secrets

@@ -108,10 +108,10 @@ class Report:
     details: dict[str, Any] | None = None
 
     @classmethod
-    def from_outcome(cls, provider: Provider, id: str, outcome: Outcome, provider_status: ProviderStatus, **fields: Any) -> Report:
+    def from_outcome(cls, provider: Provider, message_id: str, outcome: Outcome, provider_status: ProviderStatus, **fields: Any) -> Report:
         return cls(
             provider=provider,
-            id=id,
+            id=message_id,
             status=outcome.status,
             final=outcome.final,
             retryable=outcome.retryable,
@@ -172,11 +172,11 @@ def _price_number(price: Decimal | None) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def not_found(provider: Provider, id: str, code: str, description: str | None, **fields: Any) -> Report:
+def not_found(provider: Provider, message_id: str, code: str, description: str | None, **fields: Any) -> Report:
     """The provider has no such message. Final: asking again will not make it appear."""
     return Report(
         provider=provider,
-        id=id,
+        id=message_id,
         status=Status.NOT_FOUND,
         final=True,
         provider_status=ProviderStatus(code, description),

@@ -6,7 +6,8 @@ the Tracer imports aws-xray-sdk, about 390 ms of cold start for subsegments we d
 Every metric the code emits is declared in `METRICS` (name, unit, dimensions) and emitted through `emit`, which
 refuses anything undeclared: the dashboard and the alarms in template.yaml are checked against this table by a
 test, so a widget cannot watch a metric that nothing emits. Powertools adds a `service` dimension (the function's
-POWERTOOLS_SERVICE_NAME) to each. No dimension ever holds a message id: one time series per provider and status.
+POWERTOOLS_SERVICE_NAME) to each, and reads their namespace from POWERTOOLS_METRICS_NAMESPACE (the template's
+Globals). No dimension ever holds a message id: one time series per provider and status.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-from .config import metrics_namespace
 
 logger = Logger()
 SERVICE_DIMENSION = "service"  # added by Powertools to every metric
@@ -52,7 +51,7 @@ def emit(name: str, value: float, **dimensions: str) -> None:
         raise ValueError(f"metric {name} takes dimensions {spec.dimensions}, got {sorted(dimensions)}")
     try:
         # single_metric: each dimension set is its own EMF document (one flush per data point).
-        with single_metric(name=name, unit=spec.unit, value=value, namespace=metrics_namespace()) as metric:
+        with single_metric(name=name, unit=spec.unit, value=value) as metric:
             for key in spec.dimensions:
                 metric.add_dimension(name=key, value=dimensions[key])
     except Exception:

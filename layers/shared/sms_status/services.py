@@ -1,4 +1,4 @@
-"""Each provider's StatusService, and the one cached instance per provider that a Lambda container uses.
+"""Each provider's StatusService, built from its ProviderConfig (`provider_service`) by the functions that call it.
 
 Provider modules are imported only when their service is built, so each function loads only its own
 provider's code (and only OpenMarket's pulls in the XML parser).
@@ -7,11 +7,10 @@ provider's code (and only OpenMarket's pulls in the XML parser).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from functools import cache
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .config import ConfigError, ProviderConfig
+from .config import ProviderConfig
 from .credentials import SecretSource
 from .errors import CredentialsError, InvalidRequest, ServiceError
 from .http import Deadline, HttpClient
@@ -57,7 +56,6 @@ class WooxyService(StatusService):
 
 class WwtService(StatusService):
     provider = Provider.WWT
-    kinds = frozenset({"id", "reference"})
 
     def validate(self, key: str, kind: Kind) -> None:
         from .providers.wwt import validate_id, validate_reference
@@ -101,9 +99,11 @@ def build_service(config: ProviderConfig) -> StatusService:
     raise ValueError(f"unknown provider {config.provider!r}")
 
 
-def look_up(provider: Provider, keys: list[str], kind: Kind = "id", via: str = "api") -> list[Report]:
-    """A lookup as the API and the bulk chunks make it (see `measured_lookup`)."""
-    return measured_lookup(service_for(provider), keys, kind, via)
+def provider_service(provider: Provider, env: Mapping[str, str]) -> StatusService:
+    """The service a function of `provider` uses while its container is warm (functions/*/app.py keep it)."""
+    service = build_service(ProviderConfig.from_env(provider, env))
+    service.secrets.prepare()
+    return service
 
 
 def measured_lookup(
@@ -129,19 +129,3 @@ def measured_lookup(
     count_lookups(provider, answered, asked=len(reports), errors=errors, latency_ms=(time.monotonic() - started) * 1000)
     logger.info("lookup answered", extra={"provider": provider, "kind": kind, "count": len(reports), "errors": errors, "via": via})
     return reports
-
-
-@cache
-def service_for(provider: Provider) -> StatusService:
-    """Built once per container from the environment (a cold start), reused while warm."""
-    try:
-        service = build_service(ProviderConfig.from_env(provider))
-    except ConfigError as exc:
-        raise ServiceError(f"configuration error: {exc}") from exc
-    service.secrets.prepare()
-    return service
-
-
-def reset_services() -> None:
-    """Forget built services (tests change the environment between cases)."""
-    service_for.cache_clear()

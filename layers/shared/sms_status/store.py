@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -225,12 +225,13 @@ class StatusStore:  # pragma: no mutate block
     def _encode(self, item: dict[str, Any]) -> dict[str, Any]:
         return {name: self._serialize(value) for name, value in item.items()}
 
-    def _decode(self, item: dict[str, Any]) -> Tracked:
+    def decode(self, item: dict[str, Any]) -> Tracked:
+        """A tracked message from an item as the low-level client answers it."""
         return _from_item({name: self._deserialize(value) for name, value in item.items()})
 
     def get(self, key: TrackKey) -> Tracked | None:
         item = self.client.get_item(TableName=self.table_name, Key={"pk": {"S": key.pk}}, ConsistentRead=True).get("Item")
-        return self._decode(item) if item else None
+        return self.decode(item) if item else None
 
     def get_many(self, keys: Iterable[TrackKey]) -> dict[TrackKey, Tracked]:
         """Consistent reads of any number of keys: BatchGetItem 100 at a time, unprocessed keys asked again with a
@@ -247,22 +248,12 @@ class StatusStore:  # pragma: no mutate block
                     time.sleep(0.05 * 2**attempt)
                 answer = self.client.batch_get_item(RequestItems={self.table_name: {"Keys": pending, "ConsistentRead": True}})
                 for raw in answer.get("Responses", {}).get(self.table_name, []):
-                    tracked = self._decode(raw)
+                    tracked = self.decode(raw)
                     found[by_pk[tracked.key.pk]] = tracked
                 pending = answer.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
             if pending:
                 raise StoreConflict("the status table did not answer every key (throttled)")
         return found
-
-    def scan(self) -> Iterator[Tracked]:
-        """Every tracked message (the local run's analytics; never on a request path: it reads the whole table)."""
-        kwargs: dict[str, Any] = {}
-        while True:
-            page = self.client.scan(TableName=self.table_name, **kwargs)
-            yield from (self._decode(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def update(
         self, key: TrackKey, change: Callable[[Tracked | None], Tracked | None], read: Tracked | object | None = UNREAD

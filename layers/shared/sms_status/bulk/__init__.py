@@ -11,15 +11,15 @@ The routes (`api.create_bulk_app`) and the two functions import from here.
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Mapping
 
-from ..config import BulkConfig, ConfigError
-from ..errors import ServiceError
+from ..aws import client
+from ..config import BulkConfig
 from .executions import Executions
 from .lifecycle import SYSTEM_CLOCK, BulkJobs, Clock, answer_by, arrival_of
 from .rules import FAILED, MAX_INLINE_IDS, MAX_JOB_IDS, RUNNING, SUCCEEDED, Job, caller_of, is_job_id, parse_body
 from .steps import run_chunk, run_step
-from .storage import JobStore
+from .storage import STORE_BUDGET, JobStore
 
 __all__ = [
     "FAILED",
@@ -37,31 +37,16 @@ __all__ = [
     "bulk_jobs",
     "caller_of",
     "is_job_id",
-    "job_store",
     "parse_body",
     "run_chunk",
     "run_step",
 ]
 
 
-def bulk_jobs() -> BulkJobs:
-    """The jobs of this function's settings. Cached per settings rather than once per process: the local run
-    hosts every function in one process, and only the bulk function's settings can start jobs."""
-    try:
-        return _jobs_for(BulkConfig.from_env())
-    except ConfigError as exc:
-        raise ServiceError(f"configuration error: {exc}") from exc
-
-
-def job_store() -> JobStore:
-    return bulk_jobs().store
-
-
-@cache
-def _jobs_for(config: BulkConfig) -> BulkJobs:
-    from ..aws import client
-    from .storage import STORE_BUDGET
-
+def bulk_jobs(env: Mapping[str, str]) -> BulkJobs:
+    """The jobs of a function's settings, kept while its container is warm (functions/bulk and wooxy_chunks).
+    Only the bulk function's settings name the state machine, so only it can start jobs."""
+    config = BulkConfig.from_env(env)
     store = JobStore.from_config(config)
     executions = None
     if config.state_machine_arn:

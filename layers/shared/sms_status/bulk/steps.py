@@ -9,7 +9,9 @@ from typing import Any
 from ..errors import ServiceError
 from ..model import parse_iso
 from ..observability import emit, logger
+from .lifecycle import BulkJobs
 from .rules import PROVIDER, SUCCEEDED, ChunkFailure, ChunkTask, Job, named_by_code
+from .storage import JobStore
 
 
 def count_job(job: Job) -> None:
@@ -23,29 +25,24 @@ def count_job(job: Job) -> None:
         emit("BulkJobReports", count, provider=provider, status=status)
 
 
-def run_chunk(event: object, look_up: Callable[[list[str]], list[Any]]) -> dict[str, int]:
+def run_chunk(event: object, look_up: Callable[[list[str]], list[Any]], store: JobStore) -> dict[str, int]:
     """The chunk function's task `{"bulk_chunk": {job_id, index, ids}}`: one Wooxy request, its reports stored.
 
     Provider failures are raised, named by their pinned code (`rules.named_by_code`), so the state machine's
     Retry/Catch can tell a Wooxy outage (retried) from a refusal; once retries are spent its Catch sends the
     chunk to `record_failed_chunk`. The answer is a count, never the reports: payloads stay small.
     """
-    from . import job_store
-
     task = ChunkTask.parse(event)
     try:
         reports = [report.to_dict() for report in look_up(task.ids)]
     except ServiceError as error:
         raise named_by_code(error) from error
-    job_store().record_chunk(task.job_id, task.index, reports)
+    store.record_chunk(task.job_id, task.index, reports)
     return {"count": len(reports)}
 
 
-def run_step(event: Mapping[str, Any]) -> dict[str, Any]:
+def run_step(event: Mapping[str, Any], jobs: BulkJobs) -> dict[str, Any]:
     """The bulk function's tasks (no provider calls): a failed chunk's error reports, finishing, failing."""
-    from . import bulk_jobs
-
-    jobs = bulk_jobs()
     if "bulk_failed_chunk" in event:
         step = event["bulk_failed_chunk"]
         task = ChunkTask.parse(step)

@@ -74,30 +74,19 @@ def _job(item: dict[str, Any]) -> Job:
 class JobStore:
     """The job's S3 objects and its DynamoDB item, through boto3 (created lazily: only bulk code pays for it)."""
 
-    def __init__(
-        self, config: BulkConfig, s3: Any, table: Any, presigner: Any = None, quick_s3: Any = None, quick_table: Any = None
-    ) -> None:
+    def __init__(self, config: BulkConfig, s3: Any, table: Any, quick_s3: Any = None, quick_table: Any = None) -> None:
         self.config = config
-        self.s3 = s3
+        self.s3 = s3  # also signs results_url (SigV4)
         self.table = table
-        self.presigner = presigner or s3
         self.quick_s3 = quick_s3 or s3  # POLL/RESULTS budgets: reads made while a caller waits
         self.quick_table = quick_table or table
 
     @classmethod
     def from_config(cls, config: BulkConfig) -> JobStore:
-        from botocore.config import Config
-
         s3 = client("s3", STORE_BUDGET)  # SigV4 (s3v4): presigned URLs
-        presigner = None
-        if config.results_endpoint:  # the local run: a URL the caller can fetch from 127.0.0.1
-            import boto3
-
-            path_style = Config(signature_version="s3v4", s3={"addressing_style": "path"})
-            presigner = boto3.client("s3", endpoint_url=config.results_endpoint, config=path_style)
         table = resource("dynamodb", STORE_BUDGET).Table(config.table)
         quick_table = resource("dynamodb", POLL_BUDGET).Table(config.table)
-        return cls(config, s3, table, presigner, client("s3", RESULTS_BUDGET), quick_table)
+        return cls(config, s3, table, client("s3", RESULTS_BUDGET), quick_table)
 
     # ---- the job item ----
     def create(self, job_id: str, ids: list[str], owner: str) -> Job:
@@ -305,7 +294,7 @@ class JobStore:
 
     def results_url(self, job_id: str) -> str:
         _, results_key = _keys(job_id)
-        return self.presigner.generate_presigned_url(
+        return self.s3.generate_presigned_url(
             "get_object", Params={"Bucket": self.config.bucket, "Key": results_key}, ExpiresIn=self.config.results_url_ttl
         )
 

@@ -363,13 +363,12 @@ class WooxyClient:
         self.credentials = credentials
 
     def statuses(self, ids: Sequence[str]) -> list[Report]:
-        """One report per distinct id, in request order. Chunks of 100 go one after another, never in
-        parallel: the 10-concurrent-requests limit is shared by the whole stack (the state machine)."""
+        """One report per distinct id, in request order: one request of at most MAX_IDS_PER_REQUEST ids (more are
+        chunked by the caller, `services.WooxyService`)."""
         distinct = validate_ids(ids)
-        reports: list[Report] = []
-        for start in range(0, len(distinct), MAX_IDS_PER_REQUEST):
-            reports.extend(self._fetch(distinct[start : start + MAX_IDS_PER_REQUEST]))
-        return reports
+        if len(distinct) > MAX_IDS_PER_REQUEST:
+            raise InvalidRequest(f"Wooxy answers at most {MAX_IDS_PER_REQUEST} ids a request")
+        return self._fetch(distinct) if distinct else []
 
     def status(self, message_id: str) -> Report:
         return self.statuses([message_id])[0]

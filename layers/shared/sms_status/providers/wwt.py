@@ -185,15 +185,15 @@ def _text(value: object) -> str | None:
 class WwtClient:
     """One WWT account. Ids and references are validated before any request is made."""
 
-    def __init__(self, http: HttpClient, base_url: str, credentials: WwtCredentials, auth_header: str = "X-API-KEY") -> None:
+    def __init__(self, http: HttpClient, base_url: str, credentials: WwtCredentials, auth_header: str) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.auth_header = auth_header
 
-    def by_id(self, id: str) -> Report:
-        validate_id(id)
-        return self._get(f"/rest/sms/{id}", id)
+    def by_id(self, message_id: str) -> Report:
+        validate_id(message_id)
+        return self._get(f"/rest/sms/{message_id}", message_id)
 
     def by_reference(self, reference: str) -> Report:
         validate_reference(reference)

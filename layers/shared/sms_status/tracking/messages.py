@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import InvalidRequest
-from ..lookup import Kind, StatusService, as_key
+from ..lookup import KEY_FIELDS, Kind, StatusService, as_key
 from ..model import iso, parse_iso, to_json
 from ..validation import check_keys, parse_json
 
@@ -28,7 +28,6 @@ MAX_IDS = 100
 MAX_CONTEXT_BYTES = 4096  # serialized; the context is stored with the message and travels in every event
 MAX_CHAIN_CHARS = 64
 MAX_ATTEMPT = 100_000
-KEY_FIELDS: dict[str, Kind] = {"ids": "id", "references": "reference"}
 MAX_EVENT_ID_CHARS = 300  # "<provider>#<kind>#<id>#<version>": an id is at most 128 characters
 INTERNAL_FIELDS = frozenset({"attempt", "chain", "chains", "since", "not_before", "published"})
 SENDER_FIELDS = frozenset({*KEY_FIELDS, "context"})

@@ -38,6 +38,7 @@ from ..lookup import StatusService, failed_lookup
 from ..model import Provider, to_json, utcnow
 from ..observability import emit, logger
 from ..publish import EventPublisher
+from ..services import measured_lookup
 from ..store import StatusStore, StoreConflict, Tracked, TrackKey
 from . import rules
 from .messages import MalformedMessage, TrackRequest, parse_message
@@ -237,8 +238,6 @@ class Tracker:
         outcome.add("events", len(events))
 
     def _look_up(self, asks: list[rules.Ask], seconds: float) -> dict[TrackKey, rules.ProviderAnswer]:
-        from ..services import measured_lookup
-
         answers: dict[TrackKey, rules.ProviderAnswer] = {}
         by_kind: dict[str, list[rules.Ask]] = {}
         for ask in asks:
