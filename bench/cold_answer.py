@@ -112,7 +112,9 @@ def main() -> None:
     print(f"\n== cold first answer, GET /wooxy/messages/{{id}} ({label}, zero-latency sandbox, median of {RUNS} fresh processes)")
     for name, values in times.items():
         print(f"  {name:<22} median {medians[name]:6.0f} ms   min {min(values):6.0f}   max {max(values):6.0f}")
-    print(f"  ratio ours/typical {medians['ours'] / medians['typical']:.2f}   (goal <= 0.5)")
+    fastest = {name: min(values) for name, values in times.items()}  # the least disturbed run of each, on a shared machine
+    ratio, fastest_ratio = medians["ours"] / medians["typical"], fastest["ours"] / fastest["typical"]
+    print(f"  ratio ours/typical {ratio:.2f}   (goal <= 0.5; of the fastest runs {fastest_ratio:.2f})")
     print(f"  ratio (ours + an SDK client)/typical {medians['ours + an SDK client'] / medians['typical']:.2f}")
 
 
