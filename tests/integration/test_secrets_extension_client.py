@@ -201,7 +201,7 @@ def test_the_extension_is_asked_with_short_timeouts_and_no_retries_of_its_own(mo
     monkeypatch.delenv(EXTENSION_PORT_VARIABLE, raising=False)
     assert credentials.extension_port() == 2773  # the extension's documented default
     pool = credentials._extension_pool(2773)
-    assert (pool.host, pool.port) == ("127.0.0.1", 2773)
+    assert (pool.host, pool.port) == ("localhost", 2773)
     assert (pool.timeout.connect_timeout, pool.timeout.read_timeout) == (1.0, 2.0)
     assert pool.retries is False
     assert READ_BUDGET == 2 * (1.0 + 2.0)

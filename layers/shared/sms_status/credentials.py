@@ -25,6 +25,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from urllib3 import HTTPConnectionPool, Timeout
+from urllib3.exceptions import HTTPError
+
 from .errors import CredentialsError
 
 SECRETS_CONNECT_TIMEOUT = 1.0
@@ -98,22 +101,18 @@ def clear_caches() -> None:
     SECRETS.clear()
 
 
-_pool: Any = None
-_pool_port: int | None = None
+_pool: HTTPConnectionPool | None = None
 
 
-def _extension_pool(port: int) -> Any:
+def _extension_pool(port: int) -> HTTPConnectionPool:
     """The one connection pool to the extension (kept while the container is warm). No retries of its own:
     `fetch_secret` counts the attempts."""
-    global _pool, _pool_port
-    if _pool is None or _pool_port != port:
-        from urllib3 import HTTPConnectionPool, Timeout
-
-        # 127.0.0.1, not "localhost": no name lookup, and the extension listens on IPv4 loopback.
+    global _pool
+    if _pool is None or _pool.port != port:
+        # "localhost", as AWS documents the endpoint (resolved from /etc/hosts, no DNS query).
         _pool = HTTPConnectionPool(
-            "127.0.0.1", port, maxsize=2, timeout=Timeout(connect=SECRETS_CONNECT_TIMEOUT, read=SECRETS_READ_TIMEOUT), retries=False
+            "localhost", port, maxsize=2, timeout=Timeout(connect=SECRETS_CONNECT_TIMEOUT, read=SECRETS_READ_TIMEOUT), retries=False
         )
-        _pool_port = port
     return _pool
 
 
@@ -132,12 +131,10 @@ def fetch_secret(secret_name: str) -> str:
     """The secret's current SecretString, from the extension: at most SECRETS_ATTEMPTS attempts, each bounded by
     the connect and read timeouts. Any failure is a CredentialsError naming the secret (and the extension's HTTP
     status when it answered), never the value."""
-    from urllib3.exceptions import HTTPError
-
     pool = _extension_pool(extension_port())
     headers = {TOKEN_HEADER: os.environ.get("AWS_SESSION_TOKEN", "")}
     url = f"/secretsmanager/get?secretId={quote(secret_name, safe='')}"
-    details: dict[str, Any] = {"secret": secret_name}
+    details: dict[str, Any] = {}
     for attempt in range(SECRETS_ATTEMPTS):
         last = attempt == SECRETS_ATTEMPTS - 1
         try:
