@@ -58,8 +58,11 @@ def test_a_secret_is_read_once_then_served_from_the_cache_until_refreshed(extens
 def test_a_secret_older_than_its_max_age_is_read_again(extension, monkeypatch):
     source = SecretSource("app/key", 60, as_dict)
     source.get()
-    later = time.monotonic() + 61
-    monkeypatch.setattr(credentials.time, "monotonic", lambda: later)
+    now = time.monotonic()
+    monkeypatch.setattr(credentials.SECRETS, "clock", lambda: now + 59)
+    source.get()
+    assert extension.requests == 1
+    monkeypatch.setattr(credentials.SECRETS, "clock", lambda: now + 61)
     source.get()
     assert extension.requests == 2
 

@@ -73,20 +73,21 @@ class SecretCache:
     """Fetched secret strings per name, with when they were fetched (monotonic). One per process, like a Lambda
     container's memory; `clear()` forgets them (tests, and the local run's "new container")."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[str, float]] = {}
 
     def fresh(self, name: str, max_age: float) -> str | None:
         with self._lock:
             entry = self._entries.get(name)
-        if entry is None or time.monotonic() - entry[1] >= max_age:
+        if entry is None or self.clock() - entry[1] >= max_age:
             return None
         return entry[0]
 
     def put(self, name: str, value: str) -> None:
         with self._lock:
-            self._entries[name] = (value, time.monotonic())
+            self._entries[name] = (value, self.clock())
 
     def clear(self) -> None:
         with self._lock:
