@@ -22,7 +22,7 @@ help:
 	@echo "make run    start the whole service on 127.0.0.1 (PORT=3000), no AWS account needed"
 	@echo "make test   set everything up and run the whole suite (ruff, cfn-lint, sam validate, checkov, sam build, pytest)"
 	@echo "make e2e    the black-box contract suite against make run (started and stopped by it); STACK_NAME=<stack> make e2e: against that deployed stack"
-	@echo "make bench  benchmarks: cold import, handler overhead, Wooxy bulk, the queue path under load (each part in its own process)"
+	@echo "make bench  benchmarks: cold import, cold first answer, handler overhead, Wooxy bulk, the queue path under load (each part in its own process)"
 	@echo "make mutate mutation testing of the providers, mappings, store and queue rules, HTTP layer, lookups, validator; prints the score per file"
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt

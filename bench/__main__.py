@@ -12,7 +12,7 @@ import importlib.util
 import subprocess
 import sys
 
-PARTS = ["bench.cold_import", "bench.overhead", "bench.bulk", "bench.queue"]
+PARTS = ["bench.cold_import", "bench.cold_answer", "bench.overhead", "bench.bulk", "bench.queue"]
 
 
 def main(parts: list[str]) -> int:

@@ -17,6 +17,8 @@ import boto3
 from moto import mock_aws
 
 from local.sandboxes.wooxy import DEFAULT_CREDENTIALS, WooxySandbox
+from local.secrets_extension import SecretsExtension
+from sms_status.credentials import EXTENSION_PORT_VARIABLE
 from sms_status.http import HttpClient
 from sms_status.observability import logger
 from sms_status.providers.wooxy import WooxyClient, WooxyCredentials
@@ -35,10 +37,12 @@ def timed(call, n: int) -> list[float]:
 
 
 def main() -> None:
-    os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
-    with mock_aws(), WooxySandbox() as sandbox:
+    os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_SESSION_TOKEN="bench")
+    # The secret is read through the (local) Parameters and Secrets extension, as deployed; cached after the first.
+    with mock_aws(), WooxySandbox() as sandbox, SecretsExtension(token="bench") as extension:
         boto3.client("secretsmanager").create_secret(Name="bench/wooxy", SecretString=json.dumps(DEFAULT_CREDENTIALS))
         os.environ.update(WOOXY_BASE_URL=sandbox.base_url, WOOXY_SECRET_NAME="bench/wooxy", POWERTOOLS_METRICS_NAMESPACE="Bench")
+        os.environ[EXTENSION_PORT_VARIABLE] = str(extension.port)
         sandbox.add_message("m1", steps=[(0, "delivered")], phone_number="+15555555")
         handler = load_handler("wooxy")
         event, context = rest_event("GET", "/wooxy/messages/{id}", {"id": "m1"}), LambdaContext()

@@ -185,14 +185,14 @@ def forget_warm_state() -> None:
     """What a new Lambda container would not have: every per-process cache of the shared layer (its AWS client
     configuration) and the cached secrets. What a function builds from its settings (its service, tracker) lives
     in its own module, which each LocalAws loads anew."""
-    from aws_lambda_powertools.utilities import parameters
+    from sms_status.credentials import clear_caches
 
     for name, module in list(sys.modules.items()):
         if name == "sms_status" or name.startswith("sms_status."):
             for value in list(vars(module).values()):
                 if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
                     value.cache_clear()
-    parameters.clear_caches()
+    clear_caches()
 
 
 # ---- a run's figures ----------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from local.lambda_runtime import LocalFunction
+from local.secrets_extension import SecretsExtension
 from local.template import (
     ACCOUNT,
     REGION,
@@ -257,6 +258,8 @@ class LocalAws:
         self._routing: Any = None
         self._endpoint: Any = None
         self.endpoint_url: str | None = None
+        self.secrets_extension: SecretsExtension | None = None
+        self.session_tokens: dict[str, str] = {}  # per function, as Lambda gives each its role's: token -> logical id
         self.notes: list[str] = []  # what the local stack could not emulate, for the banner
 
     # -- lifecycle --
@@ -274,6 +277,9 @@ class LocalAws:
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         self._sqs_patch = _local_sqs()
+        # The functions read their secrets from the Parameters and Secrets extension, as deployed: here it is served
+        # from moto, and accepts the session token of each function (the extension acts with the function's role).
+        self.secrets_extension = SecretsExtension(token=self._known_session_token).start()
         try:
             self._build()
         except Exception:
@@ -294,7 +300,13 @@ class LocalAws:
         self.endpoint_url = f"http://127.0.0.1:{port}"
         return self.endpoint_url
 
+    def _known_session_token(self, token: str) -> bool:
+        return token in self.session_tokens
+
     def stop(self) -> None:
+        if self.secrets_extension is not None:
+            self.secrets_extension.stop()
+            self.secrets_extension = None
         if self._endpoint is not None:
             self._endpoint.stop()
             self._endpoint = None
@@ -538,6 +550,10 @@ class LocalAws:
                 AWS_LAMBDA_LOG_GROUP_NAME=f"/aws/lambda/{name}",
             )
             env.update(self._local_env_overrides())
+            if self.secrets_extension is not None:
+                token = f"local-session-{logical}"
+                self.session_tokens[token] = logical
+                env.update(AWS_SESSION_TOKEN=token, PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=str(self.secrets_extension.port))
             timeout = float(props.get("Timeout", globals_.get("Timeout", 3)))
             reserved = props.get("ReservedConcurrentExecutions")
             function = LocalFunction(

@@ -123,7 +123,7 @@ class WebhookReceiver:
             protocol_version = "HTTP/1.1"
             timeout = 10
 
-            def log_message(self, format: str, *args: Any) -> None:
+            def log_message(self, *args: Any) -> None:
                 pass
 
             def do_POST(self) -> None:

@@ -48,28 +48,32 @@ def wwt_sandbox():
 
 @pytest.fixture
 def provider_secrets(monkeypatch, openmarket_sandbox, wooxy_sandbox, wwt_sandbox):
-    """moto (active for the test) holding each provider's secret as `sms-status/<provider>`, and each function
-    pointed at its sandbox with short timeouts. Each test loads its handlers anew (`tests.apigw.load_handler`):
-    a cold start reads this environment. Yields the Secrets Manager client (tests rotate or break secrets with it)."""
+    """moto (active for the test) holding each provider's secret as `sms-status/<provider>`, served by the local
+    secrets extension (what the functions read), and each function pointed at its sandbox with short timeouts.
+    Each test loads its handlers anew (`tests.apigw.load_handler`): a cold start reads this environment; the
+    cached secrets are cleared on both sides. Yields the Secrets Manager client (tests rotate or break secrets
+    with it)."""
     import boto3
-    from aws_lambda_powertools.utilities import parameters
     from moto import mock_aws
 
     from local.sandboxes import openmarket, wooxy, wwt
+    from local.secrets_extension import SecretsExtension
+    from sms_status.credentials import EXTENSION_PORT_VARIABLE, clear_caches
 
     sandboxes = {"OPENMARKET": (openmarket, openmarket_sandbox), "WOOXY": (wooxy, wooxy_sandbox), "WWT": (wwt, wwt_sandbox)}
-    with mock_aws():
+    with mock_aws(), SecretsExtension(token=os.environ["AWS_SESSION_TOKEN"]) as extension:
         client = boto3.client("secretsmanager")
         for prefix, (module, sandbox) in sandboxes.items():
             name = f"sms-status/{prefix.lower()}"
             client.create_secret(Name=name, SecretString=json.dumps(module.DEFAULT_CREDENTIALS))
             monkeypatch.setenv(f"{prefix}_BASE_URL", sandbox.base_url)
             monkeypatch.setenv(f"{prefix}_SECRET_NAME", name)
+        monkeypatch.setenv(EXTENSION_PORT_VARIABLE, str(extension.port))
         monkeypatch.setenv("PROVIDER_READ_TIMEOUT", "0.5")
         monkeypatch.setenv("PROVIDER_RETRIES", "1")
-        parameters.clear_caches()
+        clear_caches()
         yield client
-        parameters.clear_caches()
+        clear_caches()
 
 
 @pytest.fixture

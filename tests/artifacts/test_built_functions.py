@@ -1,7 +1,7 @@
 """The built artefacts, as Lambda runs them: each function from .aws-sam/build, imported in a fresh
 interpreter whose path holds only the function, the built layer (Lambda's /opt/python) and boto3 (which the
 Lambda runtime provides), answering an events/ event against a sandbox. Secrets come from a moto server on
-127.0.0.1 over real HTTP.
+127.0.0.1 over real HTTP, through the local Parameters and Secrets extension (as Lambda's extension serves them).
 
 `make test` runs `sam build` first; run it before this file when using pytest alone.
 """
@@ -19,6 +19,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from local.sandboxes import openmarket, wooxy, wwt
+from local.secrets_extension import SecretsExtension
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".aws-sam" / "build"
@@ -39,6 +40,7 @@ class Context:
     def get_remaining_time_in_millis(self): return 25000
 event = json.load(open(sys.argv[4]))
 print("RESPONSE " + json.dumps(app.lambda_handler(event, Context())))
+print("LOADED " + json.dumps(sorted(name for name in ("boto3", "botocore.session", "botocore.client") if name in sys.modules)))
 """
 
 
@@ -61,14 +63,30 @@ def moto_server():
     server.stop()
 
 
+SESSION_TOKEN = "built-session"
+EXTENSION: dict[str, int] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def secrets_extension(moto_server):
+    """The Parameters and Secrets extension's endpoint, reading moto's server: what the functions read secrets from."""
+    client = lambda: boto3.client("secretsmanager", endpoint_url=moto_server, region_name="us-east-1")  # noqa: E731
+    with SecretsExtension(token=SESSION_TOKEN, client=client) as extension:
+        EXTENSION["port"] = extension.port
+        yield extension
+
+
 def lambda_env(moto_server: str) -> dict[str, str]:
-    """What every built function gets: a PATH, fake credentials, and AWS at moto's server (over HTTP)."""
+    """What every built function gets: a PATH, fake credentials, AWS at moto's server (over HTTP) and the secrets
+    extension's port."""
     return {
         "PATH": os.environ["PATH"],
         "AWS_ENDPOINT_URL": moto_server,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": SESSION_TOKEN,
         "AWS_DEFAULT_REGION": "us-east-1",
+        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(EXTENSION["port"]),
     }
 
 
@@ -82,12 +100,16 @@ def create_table(moto_server: str, name: str, key: str) -> None:
     )
 
 
-def run_built(function: str, event_file: str | Path, env: dict[str, str], runtime: Path) -> dict:
-    """The built function answering an event: a file under events/ (or any path)."""
+def run_built(function: str, event_file: str | Path, env: dict[str, str], runtime: Path, loaded: list | None = None) -> dict:
+    """The built function answering an event: a file under events/ (or any path). `loaded` receives which of boto3
+    and botocore's session and client the process had imported by then (Powertools imports botocore's package
+    itself, to tag the SDK's user agent)."""
     code_dir = BUILD / function
     args = [sys.executable, "-I", "-S", "-c", DRIVER, str(code_dir), str(LAYER), str(runtime), str(ROOT / "events" / event_file)]
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
+    if loaded is not None:
+        loaded.extend(json.loads(next(line for line in result.stdout.splitlines() if line.startswith("LOADED ")).removeprefix("LOADED ")))
     line = next(line for line in result.stdout.splitlines() if line.startswith("RESPONSE "))
     return json.loads(line.removeprefix("RESPONSE "))
 
@@ -113,11 +135,13 @@ def test_built_function_answers_an_event(function, prefix, sandbox_module, event
         f"{prefix}_BASE_URL": sandbox.base_url,
         f"{prefix}_SECRET_NAME": name,
     }
-    response = run_built(function, event_file, env, runtime_dir)
+    loaded: list[str] = []
+    response = run_built(function, event_file, env, runtime_dir, loaded)
     body = json.loads(response["body"])
     assert response["statusCode"] == 200, body
     assert (body["status"], body["final"]) == ("delivered", True)
     assert len(sandbox.requests) == 1
+    assert loaded == []  # the secret came through the extension: no AWS SDK on a lookup's cold start
 
 
 def test_built_tracked_function_reads_the_table(runtime_dir, moto_server):

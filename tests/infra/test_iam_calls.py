@@ -37,7 +37,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
@@ -49,8 +48,10 @@ from local.sandboxes import wwt as wwt_module
 from local.sandboxes.openmarket import OpenMarketSandbox
 from local.sandboxes.wooxy import WooxySandbox
 from local.sandboxes.wwt import WwtSandbox
+from local.secrets_extension import SecretsExtension
 from local.stack import LocalAws
 from local.template import ACCOUNT, REGION, substitute
+from sms_status.credentials import TOKEN_HEADER, clear_caches
 from tests.apigw import rest_event
 from tests.infra.test_least_privilege import CONSUME, LOG_DELIVERY, LOGS, XRAY, as_list, role_of, role_statements
 from tests.infra.test_template import resources
@@ -59,7 +60,10 @@ from tests.sqs_events import sqs_record
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-OUR_CODE = (str(ROOT / "layers"), str(ROOT / "functions"))
+# The local Parameters and Secrets extension counts as the function it serves: on AWS the extension calls Secrets
+# Manager with the role of the function it runs in.
+OUR_CODE = (str(ROOT / "layers"), str(ROOT / "functions"), str(ROOT / "local" / "secrets_extension.py"))
+STACK_SESSIONS: dict[str, str] = {}  # session token -> the function it was given to (LocalAws.session_tokens)
 RUNNING: contextvars.ContextVar[str | None] = contextvars.ContextVar("iam_calls_function", default=None)
 # Functions whose next BatchGetItem is followed by another writer bumping every item it read, as a duplicate
 # delivery processed at the same time would: their conditional writes then conflict and re-read the item.
@@ -124,6 +128,7 @@ def calls() -> Iterator[list[Call]]:
     emit_api_params = BaseClient._emit_api_params
     invoke = LocalFunction.invoke
     submit = ThreadPoolExecutor.submit
+    answer = SecretsExtension.answer
 
     def recording_call(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
         function = RUNNING.get()
@@ -151,11 +156,19 @@ def calls() -> Iterator[list[Call]]:
 
     def invoking(self: LocalFunction, event: Any) -> Any:
         # Each Lambda function has containers of its own, so nothing one fetched is cached for another; here they
-        # share a process, and Powertools' secret cache would hide the second function's GetSecretValue.
-        parameters.clear_caches()
+        # share a process, and the secret cache would hide the second function's GetSecretValue.
+        clear_caches()
         token = RUNNING.set(self.logical_id)
         try:
             return invoke(self, event)
+        finally:
+            RUNNING.reset(token)
+
+    def answering(self: SecretsExtension, path: str, headers: Any) -> Any:
+        # The extension's request carries the calling function's session token (each function has its own).
+        token = RUNNING.set(STACK_SESSIONS.get(headers.get(TOKEN_HEADER) or ""))
+        try:
+            return answer(self, path, headers)
         finally:
             RUNNING.reset(token)
 
@@ -167,6 +180,7 @@ def calls() -> Iterator[list[Call]]:
     patch.setattr(BaseClient, "_emit_api_params", recording_presign)
     patch.setattr(LocalFunction, "invoke", invoking)
     patch.setattr(ThreadPoolExecutor, "submit", submitting)
+    patch.setattr(SecretsExtension, "answer", answering)
     try:
         yield recorded
     finally:
@@ -195,6 +209,7 @@ def stack(calls: list[Call]) -> Iterator[LocalAws]:
             "WwtSecret": wwt_module.DEFAULT_CREDENTIALS,
         }
         aws = LocalAws(parameters, secrets).start()
+        STACK_SESSIONS.update(aws.session_tokens)
         try:
             drive(aws, wooxy)
             yield aws

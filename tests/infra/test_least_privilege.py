@@ -56,7 +56,7 @@ CHILD_EXECUTIONS = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId
 
 
 def api_grants(prefix: str) -> dict[str, set[str]]:
-    """A provider's API function: its secret (credentials.SecretSource, Powertools get_secret), nothing else."""
+    """A provider's API function: its secret (credentials.SecretSource, through the secrets extension), nothing else."""
     return {f"{prefix}Secret": {"secretsmanager:GetSecretValue"}, f"{prefix}LogGroup": LOGS, "*": XRAY}
 
 

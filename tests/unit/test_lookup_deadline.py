@@ -1,9 +1,7 @@
 """The lookup's one deadline, without a network: it is in scope for every request, the credentials retry
-happens only when it fits, Wooxy chunks share it, and the Secrets Manager client is bounded."""
+happens only when it fits, and Wooxy chunks share it (the secret read's own bounds: test_secrets_extension_client.py)."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 
@@ -113,22 +111,3 @@ def test_wooxy_chunks_that_all_fail_are_the_error():
 
     with pytest.raises(ProviderUnavailable):
         wooxy_lookup(Down(None), [f"{n:024x}" for n in range(150)])
-
-
-def test_secrets_manager_is_read_with_short_timeouts(monkeypatch):
-    import boto3
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
-    from moto import mock_aws
-
-    from sms_status.credentials import READ_BUDGET, SecretSource
-
-    with mock_aws():
-        boto3.client("secretsmanager").create_secret(Name="s", SecretString=json.dumps({"k": "v"}))
-        parameters.clear_caches()
-        assert SecretSource("s", 60, lambda value, name: value).get() == {"k": "v"}
-        config = DEFAULT_PROVIDERS["secrets"].client.meta.config
-        parameters.clear_caches()
-    assert (config.connect_timeout, config.read_timeout) == (1.0, 2.0)
-    assert config.retries["total_max_attempts"] == 2
-    assert READ_BUDGET == 2 * (1.0 + 2.0)
