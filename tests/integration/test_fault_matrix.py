@@ -84,17 +84,19 @@ def short_deadline(provider_secrets, monkeypatch):
 
 @pytest.fixture
 def hung_dns(monkeypatch):
-    """getaddrinfo for "localhost" hangs (until teardown); IP literals resolve as usual."""
+    """getaddrinfo for "localhost" at the ports added to the set it yields hangs (until teardown): the provider's
+    name, not the secrets extension's, which is on localhost too (and resolved from /etc/hosts in Lambda)."""
     release = threading.Event()
     real = socket.getaddrinfo
+    hung_ports: set[int] = set()
 
-    def getaddrinfo(host, *args, **kwargs):
-        if host == "localhost":
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host == "localhost" and port in hung_ports:
             release.wait(30)
-        return real(host, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    yield
+    yield hung_ports
     release.set()
 
 
@@ -103,7 +105,7 @@ def arrange(fault, provider, sandbox, aws, monkeypatch, request):
     if fault == "connect_timeout":
         monkeypatch.setenv(f"{prefix}_BASE_URL", f"http://127.0.0.1:{request.getfixturevalue('full_backlog')}")
     elif fault == "dns_timeout":
-        request.getfixturevalue("hung_dns")
+        request.getfixturevalue("hung_dns").add(sandbox.port)
         monkeypatch.setenv(f"{prefix}_BASE_URL", f"http://localhost:{sandbox.port}")
     elif fault == "auth_refused":
         aws.put_secret_value(SecretId=f"sms-status/{provider}", SecretString=json.dumps(WRONG_SECRETS[provider]))

@@ -1,4 +1,4 @@
-"""The HTTP API (README "HTTP API"): the routes of each provider on the Powertools REST resolver.
+"""The HTTP API (README "HTTP API"): the routes of each provider, on the small REST router of `rest.py`.
 
 This is also the one place where domain errors become the pinned error JSON and status codes.
 """
@@ -12,13 +12,11 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-
 from .errors import InvalidRequest, ServiceError
 from .lookup import KEY_FIELDS, KINDS, MAX_BATCH, Kind, StatusService, as_key
 from .model import Provider, Report, Status, to_json
 from .observability import logger
+from .rest import Response, RestApp
 from .services import measured_lookup
 from .validation import check_key, parse_id_body
 
@@ -44,16 +42,17 @@ BATCH_KEYS: dict[Provider, dict[str, Kind]] = {
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=to_json(body), headers=headers)
+    return Response(status, to_json(body), headers or {})
 
 
-def request_body(event: APIGatewayProxyEvent) -> str | bytes | None:
+def request_body(event: dict[str, Any]) -> str | bytes | None:
     """The body as sent. API Gateway hands a body that is not UTF-8 over base64-encoded: its bytes go to the
-    validator, which answers 400 for them (Powertools' `decoded_body` would raise UnicodeDecodeError: a 500)."""
-    if not event.is_base64_encoded or not event.body:
-        return event.body
+    validator, which answers 400 for them (decoding them as text here would be a 500)."""
+    body = event.get("body")
+    if not event.get("isBase64Encoded") or not body:
+        return body
     try:
-        return base64.b64decode(event.body, validate=True)
+        return base64.b64decode(body, validate=True)
     except binascii.Error:
         raise InvalidRequest("the body must be UTF-8 JSON") from None
 
@@ -93,9 +92,9 @@ def parse_batch(raw_body: str | bytes | None, provider: Provider) -> tuple[Kind,
     return kind, keys  # type: ignore[return-value]  # a Kind of BATCH_KEYS
 
 
-def create_app(provider: Provider, service: Callable[[], StatusService]) -> APIGatewayRestResolver:
+def create_app(provider: Provider, service: Callable[[], StatusService]) -> RestApp:
     """A provider's routes; `service` gives the function's one service (`config.Configured`)."""
-    app = APIGatewayRestResolver()
+    app = RestApp()
 
     def single(kind: Kind):
         @decoded_path
@@ -106,7 +105,7 @@ def create_app(provider: Provider, service: Callable[[], StatusService]) -> APIG
         return route
 
     def batch() -> dict[str, Any]:
-        kind, keys = parse_batch(request_body(app.current_event), provider)
+        kind, keys = parse_batch(request_body(app.event), provider)
         return batch_response(provider, measured_lookup(service(), keys, kind))
 
     for method, path in ROUTES[provider]:
@@ -120,13 +119,13 @@ def create_app(provider: Provider, service: Callable[[], StatusService]) -> APIG
     return app
 
 
-def create_tracked_app(store: Callable[[], StatusStore]) -> APIGatewayRestResolver:
+def create_tracked_app(store: Callable[[], StatusStore]) -> RestApp:
     """GET /tracked/{provider}/{id}: the stored report and history of a message followed through the queue
     path (no provider call). WWT references are tracked apart from WWT ids: `?kind=reference`. `store` gives
     the function's status table (`config.Configured`)."""
     from .store import TrackKey  # the table adapter: only the tracked function pays for its import
 
-    app = APIGatewayRestResolver()
+    app = RestApp()
 
     @app.get("/tracked/<provider>/<message_id>")
     @decoded_path
@@ -134,7 +133,7 @@ def create_tracked_app(store: Callable[[], StatusStore]) -> APIGatewayRestResolv
         if provider not in set(Provider):
             raise InvalidRequest(f"unknown provider; expected one of: {', '.join(Provider)}")
         check_key(message_id)  # DynamoDB refuses keys over 2 KB: a 400, not a 500
-        kind = (app.current_event.query_string_parameters or {}).get("kind", "id")
+        kind = (app.event.get("queryStringParameters") or {}).get("kind", "id")
         if kind not in KEY_FIELDS.values():
             raise InvalidRequest('kind must be "id" or "reference"')
         # A provider that is not asked by this kind of key tracks none: simply not tracked.
@@ -150,7 +149,7 @@ def create_tracked_app(store: Callable[[], StatusStore]) -> APIGatewayRestResolv
     return app
 
 
-def create_bulk_app(jobs_for: Callable[[], BulkJobs]) -> APIGatewayRestResolver:
+def create_bulk_app(jobs_for: Callable[[], BulkJobs]) -> RestApp:
     """POST /wooxy/status/bulk (inline, up to 10,000 ids), POST /wooxy/bulk-jobs (up to 100,000), GET a job.
     `jobs_for` gives the function's jobs (`config.Configured`).
 
@@ -169,10 +168,10 @@ def create_bulk_app(jobs_for: Callable[[], BulkJobs]) -> APIGatewayRestResolver:
         parse_body,
     )
 
-    app = APIGatewayRestResolver()
+    app = RestApp()
 
     def request_context() -> dict[str, Any]:
-        return app.current_event.raw_event.get("requestContext") or {}
+        return app.event.get("requestContext") or {}
 
     def owner() -> str:
         caller = caller_of(request_context())
@@ -187,7 +186,7 @@ def create_bulk_app(jobs_for: Callable[[], BulkJobs]) -> APIGatewayRestResolver:
     def bulk_inline() -> Response:
         jobs = jobs_for()
         started = jobs.clock.now()
-        ids = parse_body(request_body(app.current_event), MAX_INLINE_IDS)
+        ids = parse_body(request_body(app.event), MAX_INLINE_IDS)
         # Measured from the request's arrival at API Gateway, which answers 504 itself at 29 s: the answer
         # (200, or 202 with the job) leaves by 27 s after it, whatever the reads on the way meet.
         arrival = arrival_of(request_context().get("requestTimeEpoch"), started)
@@ -205,11 +204,11 @@ def create_bulk_app(jobs_for: Callable[[], BulkJobs]) -> APIGatewayRestResolver:
         body = None if lines is None else '{"provider": "wooxy", "results": [' + ",".join(lines) + "]}"
         if body is None or len(body) > MAX_INLINE_BODY:  # too late to read, or too large: the finished job
             return accepted(job, jobs.store.results_url(job.job_id))
-        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
+        return Response(200, body)
 
     @app.post("/wooxy/bulk-jobs")
     def bulk_job() -> Response:
-        ids = parse_body(request_body(app.current_event), MAX_JOB_IDS)
+        ids = parse_body(request_body(app.event), MAX_JOB_IDS)
         return accepted(jobs_for().submit(ids, owner()))
 
     @app.get("/wooxy/bulk-jobs/<job_id>")
@@ -227,7 +226,7 @@ def create_bulk_app(jobs_for: Callable[[], BulkJobs]) -> APIGatewayRestResolver:
     return app
 
 
-def register_error_handlers(app: APIGatewayRestResolver) -> None:
+def register_error_handlers(app: RestApp) -> None:
     """The one place where errors become the pinned error JSON and HTTP status."""
 
     @app.exception_handler(ServiceError)
@@ -243,5 +242,5 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
         return json_response(500, ServiceError("internal error").to_body())
 
     @app.not_found
-    def no_route(error: Exception) -> Response:
-        return json_response(404, InvalidRequest(f"no route {app.current_event.http_method} {app.current_event.path}").to_body())
+    def no_route() -> Response:
+        return json_response(404, InvalidRequest(f"no route {app.event.get('httpMethod')} {app.event.get('path')}").to_body())
