@@ -792,3 +792,48 @@ def test_a_connection_to_a_resolved_name_reconnects_after_the_provider_closed_it
     for _ in range(2):  # the second request reopens the pooled connection (with less than a second left)
         assert client.send("GET", server.url.replace("127.0.0.1", "provider.test") + "/x", deadline=Deadline(0.8)).json() == {}
     assert server.connections == 2
+
+
+@pytest.fixture
+def scripted_dns(monkeypatch):
+    """`answer(addresses, after=seconds)`: provider.test resolves to those IPv4 addresses, that many seconds after
+    the lookup starts (IP literals resolve as usual). A resolver pool of this test's own."""
+    import socket
+
+    from sms_status import http
+
+    real = socket.getaddrinfo
+    script = {}
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "provider.test":
+            return real(host, port, *args, **kwargs)
+        time.sleep(script["after"])
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)) for address in script["addresses"]]
+
+    def answer(addresses, after=0.0):
+        script.update(addresses=addresses, after=after)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(http, "_resolver", None)
+    yield answer
+    if http._resolver is not None:
+        http._resolver.shutdown(wait=True)
+
+
+def test_a_connect_after_a_slow_dns_answer_gets_only_what_is_left(scripted_dns, full_backlog):
+    scripted_dns(["127.0.0.1"], after=0.9)  # most of the attempt's 1.2 s, then a connect that hangs
+    settings = HttpSettings(connect_timeout=3, read_timeout=3, retries=0)
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout):
+        HttpClient("echo", settings).send("GET", f"http://provider.test:{full_backlog}/x", deadline=Deadline(1.2))
+    assert time.monotonic() - started <= 1.2 + SLACK  # the connect was cut to about 0.3 s, not given 1.2 s again
+
+
+def test_addresses_left_untried_when_the_attempt_ends_leave_the_last_failure(scripted_dns, full_backlog):
+    # The first address hangs for all of the attempt; the second is then not tried: the attempt's timeout stands.
+    scripted_dns(["127.0.0.1", "127.0.0.2"])
+    settings = HttpSettings(connect_timeout=3, read_timeout=3, retries=0)
+    with pytest.raises(ProviderTimeout) as caught:
+        HttpClient("echo", settings).send("GET", f"http://provider.test:{full_backlog}/x", deadline=Deadline(0.5))
+    assert caught.value.details["provider"] == "echo"
