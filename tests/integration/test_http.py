@@ -621,6 +621,7 @@ def test_a_connect_timeout_is_retried(full_backlog):
     with pytest.raises(ProviderTimeout) as caught:
         HttpClient("echo", settings, pool=pool).send("GET", f"http://127.0.0.1:{full_backlog}/x", deadline=Deadline(5))
     assert caught.value.message == "echo did not answer in time (ConnectTimeoutError)"
+    assert caught.value.details == {"provider": "echo"}
     assert len(pool.calls) == 3
 
 
