@@ -29,6 +29,19 @@ class EchoSandbox(Sandbox):
         return Reply(self.status, self.body, "application/json")
 
 
+@pytest.fixture(autouse=True)
+def own_resolver(monkeypatch):
+    """Each test resolves host names on a resolver pool of its own. mutmut runs every mutant in a process forked
+    from one that ran the tests: a pool built before the fork has no live threads after it, so lookups queued
+    there would never run."""
+    from sms_status import http
+
+    monkeypatch.setattr(http, "_resolver", None)
+    yield
+    if http._resolver is not None:
+        http._resolver.shutdown(wait=False, cancel_futures=True)
+
+
 @pytest.fixture
 def echo():
     with EchoSandbox(hang=5) as sandbox:
@@ -176,8 +189,9 @@ def test_an_untrusted_certificate_is_refused(tmp_path, client):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        with pytest.raises(ProviderUnavailable, match="SSLError"):
+        with pytest.raises(ProviderUnavailable, match="SSLError") as caught:
             client.send("GET", f"https://127.0.0.1:{server.server_address[1]}/x")
+        assert caught.value.details == {"provider": "echo"}
     finally:
         server.shutdown()
         server.server_close()
@@ -607,6 +621,7 @@ def test_a_connect_timeout_is_retried(full_backlog):
     with pytest.raises(ProviderTimeout) as caught:
         HttpClient("echo", settings, pool=pool).send("GET", f"http://127.0.0.1:{full_backlog}/x", deadline=Deadline(5))
     assert caught.value.message == "echo did not answer in time (ConnectTimeoutError)"
+    assert caught.value.details == {"provider": "echo"}
     assert len(pool.calls) == 3
 
 
@@ -617,6 +632,7 @@ def test_a_refused_connection_is_retried_then_unavailable():
     with pytest.raises(ProviderUnavailable) as caught:
         HttpClient("echo", FAST, pool=pool).send("GET", url + "/x")
     assert caught.value.message == "cannot reach echo (NewConnectionError)"
+    assert caught.value.details == {"provider": "echo"}
     assert len(pool.calls) == 3
 
 
@@ -625,6 +641,7 @@ def test_a_reset_is_a_broken_connection(echo, client):
     with pytest.raises(ProviderUnavailable) as caught:
         client.send("GET", echo.base_url + "/x")
     assert caught.value.message == "connection to echo was broken"
+    assert caught.value.details == {"provider": "echo"}
 
 
 def test_a_json_body_nested_past_the_interpreters_stack_is_not_json():
@@ -792,3 +809,71 @@ def test_a_connection_to_a_resolved_name_reconnects_after_the_provider_closed_it
     for _ in range(2):  # the second request reopens the pooled connection (with less than a second left)
         assert client.send("GET", server.url.replace("127.0.0.1", "provider.test") + "/x", deadline=Deadline(0.8)).json() == {}
     assert server.connections == 2
+
+
+@pytest.fixture
+def scripted_dns(monkeypatch):
+    """`answer(addresses, after=seconds)`: provider.test resolves to those IPv4 addresses, that many seconds after
+    the lookup starts (IP literals resolve as usual)."""
+    import socket
+
+    from sms_status import http
+
+    real = socket.getaddrinfo
+    script = {}
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "provider.test":
+            return real(host, port, *args, **kwargs)
+        time.sleep(script["after"])
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)) for address in script["addresses"]]
+
+    def answer(addresses, after=0.0):
+        script.update(addresses=addresses, after=after)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield answer
+    if http._resolver is not None:
+        http._resolver.shutdown(wait=True)  # the last scripted lookup has ended
+
+
+def test_a_connect_after_a_slow_dns_answer_gets_only_what_is_left(scripted_dns, full_backlog):
+    scripted_dns(["127.0.0.1"], after=0.9)  # most of the attempt's 1.2 s, then a connect that hangs
+    settings = HttpSettings(connect_timeout=3, read_timeout=3, retries=0)
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout):
+        HttpClient("echo", settings).send("GET", f"http://provider.test:{full_backlog}/x", deadline=Deadline(1.2))
+    assert time.monotonic() - started <= 1.2 + SLACK  # the connect was cut to about 0.3 s, not given 1.2 s again
+
+
+def test_addresses_left_untried_when_the_attempt_ends_leave_the_last_failure(scripted_dns, full_backlog):
+    # The first address hangs for all of the attempt; the second is then not tried: the attempt's timeout stands.
+    scripted_dns(["127.0.0.1", "127.0.0.2"])
+    settings = HttpSettings(connect_timeout=3, read_timeout=3, retries=0)
+    with pytest.raises(ProviderTimeout) as caught:
+        HttpClient("echo", settings).send("GET", f"http://provider.test:{full_backlog}/x", deadline=Deadline(0.5))
+    assert caught.value.details["provider"] == "echo"
+
+
+def test_an_ip_address_is_connected_to_while_every_resolver_thread_is_busy(scripted_dns, echo):
+    # Two lookups of a slow name hold both resolver threads for 1.5 s; an address needs no lookup, so no wait.
+    scripted_dns(["127.0.0.1"], after=1.5)
+    errors = []
+
+    def look_up_the_slow_name():
+        try:
+            HttpClient("echo", FAST).send("GET", f"http://provider.test:{echo.port}/x", deadline=Deadline(0.2))
+        except ProviderTimeout as exc:
+            errors.append(exc)
+
+    slow = [threading.Thread(target=look_up_the_slow_name) for _ in range(2)]
+    for thread in slow:
+        thread.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    settings = HttpSettings(connect_timeout=1, read_timeout=1, retries=0)
+    assert HttpClient("echo", settings).send("GET", echo.base_url + "/x", deadline=Deadline(5)).json() == {"ok": True}
+    assert time.monotonic() - started < 0.5  # not queued behind the two lookups
+    for thread in slow:
+        thread.join(5)
+    assert len(errors) == 2  # the lookups themselves gave up at their deadline

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import heapq
-import ipaddress
 import itertools
 import json
 import random
@@ -52,6 +51,7 @@ from urllib3.exceptions import (
     TimeoutError as Urllib3TimeoutError,
 )
 from urllib3.util.connection import allowed_gai_family
+from urllib3.util.ssl_ import is_ipaddress
 
 from .errors import ProviderError, ProviderTimeout, ProviderUnavailable
 
@@ -233,7 +233,8 @@ _WATCHDOG = _Watchdog()
 
 def _shutdown(sock: socket.socket) -> None:
     # The plain socket's shutdown, also for an SSLSocket: its own shutdown() would unwrap TLS under a reader.
-    with contextlib.suppress(OSError, ValueError):
+    # A socket already closed or never connected raises OSError (nothing else), and then has nothing to cut.
+    with contextlib.suppress(OSError):
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
@@ -247,7 +248,7 @@ def _resolve(host: str, port: int, seconds: float) -> list[tuple[Any, ...]]:
     global _resolver
     with _resolver_lock:
         if _resolver is None:
-            _resolver = ThreadPoolExecutor(max_workers=DNS_WORKERS, thread_name_prefix="dns")
+            _resolver = ThreadPoolExecutor(max_workers=DNS_WORKERS)
     future = _resolver.submit(socket.getaddrinfo, host, port, allowed_gai_family(), socket.SOCK_STREAM)
     try:
         return future.result(timeout=max(seconds, 0.0))
@@ -256,21 +257,13 @@ def _resolve(host: str, port: int, seconds: float) -> list[tuple[Any, ...]]:
         raise
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
 class _DeadlineConnectionMixin:
     """urllib3's connection, with DNS bounded and every socket it uses handed to the attempt's watchdog."""
 
     def _new_conn(self) -> socket.socket:
         attempt = _ATTEMPT.get()
         host = self._dns_host  # type: ignore[attr-defined]
-        if attempt is None or _is_ip(host):
+        if attempt is None or is_ipaddress(host):  # an IP literal needs no DNS, nor a resolver thread that may be busy
             sock = super()._new_conn()  # type: ignore[misc]
         else:
             try:
@@ -305,16 +298,13 @@ class _DeadlineConnectionMixin:
         raise error or ConnectTimeoutError(self, f"connecting to {host} timed out")
 
     def request(self, *args: Any, **kwargs: Any) -> None:
+        # The socket the request goes out on: a reused connection's, or over TLS the wrapped one (urllib3 connects
+        # an HTTPS connection before its request). A new plain one connects later, inside, and _new_conn watches it,
+        # as it watches the plain socket under a TLS handshake.
         attempt = _ATTEMPT.get()
         if attempt is not None:
-            attempt.watch(self.sock)  # type: ignore[attr-defined]  # a reused connection (a new one is watched in _new_conn)
+            attempt.watch(self.sock)  # type: ignore[attr-defined]
         super().request(*args, **kwargs)  # type: ignore[misc]
-
-    def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
-        attempt = _ATTEMPT.get()
-        if attempt is not None:
-            attempt.watch(self.sock)  # type: ignore[attr-defined]  # after TLS: the wrapped socket
 
 
 class _HTTPConnection(_DeadlineConnectionMixin, HTTPConnection):
@@ -484,14 +474,10 @@ class HttpClient:
 
 
 def _discard(response: urllib3.BaseHTTPResponse) -> None:
-    """Drop the connection instead of draining it back into the pool (its remaining body is not wanted)."""
-    connection = getattr(response, "connection", None)
-    with contextlib.suppress(Exception):
+    """Drop the connection instead of draining it back into the pool (its remaining body is not wanted): urllib3's
+    close() closes the connection with the body, and release_conn() gives the pool back its (emptied) slot."""
+    with contextlib.suppress(Exception):  # a connection in an odd state must not hide the failure being reported
         response.close()
-    if connection is not None:
-        with contextlib.suppress(Exception):
-            connection.close()
-    with contextlib.suppress(Exception):
         response.release_conn()
 
 
