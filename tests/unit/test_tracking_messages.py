@@ -198,9 +198,10 @@ def test_a_sender_writing_every_internal_field_is_told_they_are_internal() -> No
         "chains": ["c"],
         "since": "2001-01-01T00:00:00Z",
         "not_before": "2001-01-01T00:00:00Z",
+        "published": ["e"],
     }
-    assert (
-        reason(json.dumps(body)) == "unknown field(s): attempt, chain, chains, not_before, since (internal to the service's own re-checks)"
+    assert reason(json.dumps(body)) == (
+        "unknown field(s): attempt, chain, chains, not_before, published (internal to the service's own re-checks)"  # 5 named
     )
 
 
@@ -356,3 +357,9 @@ def test_published_must_be_a_short_list_of_event_ids(published) -> None:
     body = {"ids": ["T-1"], "chains": ["abc"], "published": published}
     with pytest.raises(MalformedMessage, match=r"^published must be a list of event ids$"):
         parse_message(json.dumps(body), OPENMARKET, internal=True)
+
+
+def test_published_takes_up_to_200_event_ids_of_1_to_300_characters() -> None:
+    published = ("e", "x" * 300, *[f"openmarket#id#T-{n}#1" for n in range(198)])
+    body = {"ids": ["T-1"], "chains": ["abc"], "published": list(published)}
+    assert parse_message(json.dumps(body), OPENMARKET, internal=True).published == published

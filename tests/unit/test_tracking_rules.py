@@ -659,3 +659,23 @@ def test_the_recheck_carries_the_events_published_for_its_own_ids() -> None:
     assert (message.ids, message.published, delay) == (("m1", "m2"), ("wooxy#id#m1#1",), 30)
     assert message.to_body()["published"] == ["wooxy#id#m1#1"]
     assert [a.key.id for a in carried] == ["m1", "m2"]
+
+
+def test_two_asks_for_one_id_spare_the_events_either_published() -> None:
+    # A sender's duplicate and a re-check in one batch: both asks' published events are left out, not only one's.
+    old = NOW - rules.OUTBOX_GRACE - timedelta(minutes=1)
+    item = tracked(report(), chain=OWN, outbox=(event("m1", 1), event("m1", 2), event("m1", 3)), outbox_at=old)
+    first = replace(ask(chain=OWN, attempt=1), published=frozenset({"wooxy#id#m1#1"}))
+    second = replace(ask(chain=OWN, attempt=1), published=frozenset({"wooxy#id#m1#2"}))
+    assert rules.stale_events(rnd(), [first, second], {key(): item}) == [(key(), event("m1", 3))]
+
+
+def test_a_recheck_whose_item_is_gone_writes_it_anew() -> None:
+    # The item expired (TTL) while the re-check waited: its published events have nothing to leave, the id is
+    # written again from this check's answer.
+    chained = replace(ask(chain=OWN, attempt=1), published=frozenset({"wooxy#id#m1#1"}))
+    change = rules.next_item(rnd(), chained, Verdict(report()), None)
+    assert change is not None
+    assert change.item.report == report()
+    assert change.event is not None
+    assert change.event["event_id"] == "wooxy#id#m1#1"

@@ -58,7 +58,7 @@ class RestApp:
         pattern = re.compile(f"^{regex}/*$")
 
         def register(call: Callable[..., Any]) -> Callable[..., Any]:
-            self._routes.append(_Route(method.upper(), pattern, call))
+            self._routes.append(_Route(method, pattern, call))  # upper case, as API Gateway sends it
             return call
 
         return register

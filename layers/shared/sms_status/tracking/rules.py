@@ -291,7 +291,7 @@ def next_item(rnd: Round, ask: Ask, verdict: Verdict, current: Tracked | None) -
     An id with no answer yet is written all the same (no report): the item says which chain follows it."""
     if not follows(rnd, ask, current):
         return None
-    if current is not None and ask.published:  # what the previous check published leaves the outbox with this write
+    if ask.published:  # what the previous check published leaves the outbox with this write (none: no item)
         current = without_events(current, ask.published) or current
     applied = (
         apply_report(current, verdict.report, key=ask.key, tracked_since=ask.since, at=verdict.at) if verdict.report is not None else None
