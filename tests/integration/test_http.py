@@ -8,13 +8,13 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from local.sandboxes.base import Fault, Reply, Sandbox
 from sms_status.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from sms_status.http import Deadline, HttpClient, HttpSettings, deadline_scope, pool_manager
+from tests.certificates import certificate, write_pem
 from tests.conftest import eventually
 
 FAST = HttpSettings(connect_timeout=1, read_timeout=0.5, retries=2, backoff_factor=0.01)
@@ -155,21 +155,7 @@ def test_the_shared_pool_keeps_a_connection_for_each_request_of_a_fan_out(fresh_
 def self_signed(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return cert_file, key_file
+    return write_pem(certificate(name, name, key, key), key, tmp_path / "cert.pem", tmp_path / "key.pem")
 
 
 def test_an_untrusted_certificate_is_refused(tmp_path, client):

@@ -3,7 +3,6 @@ handshake and a TLS answer as it cuts plain ones (the wrapped socket is not the 
 
 Verification stays on: the pool is built by `pool_manager()` and only told to trust the test's CA as well."""
 
-import datetime as dt
 import ipaddress
 import socket
 import ssl
@@ -12,33 +11,16 @@ import time
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from sms_status.errors import ProviderTimeout
 from sms_status.http import Deadline, HttpClient, HttpSettings, pool_manager
+from tests.certificates import certificate, write_pem
 
 SLOW_READS = HttpSettings(connect_timeout=3, read_timeout=5, retries=0)
 SLACK = 0.5
-
-
-def _certificate(subject, issuer, key, signer, *extensions):
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
-    )
-    for extension, critical in extensions:
-        builder = builder.add_extension(extension, critical=critical)
-    return builder.sign(signer, hashes.SHA256())
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +30,7 @@ def tls_files(tmp_path_factory):
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sms-status test CA")])
     usage = {name: False for name in ("content_commitment", "data_encipherment", "key_agreement", "encipher_only", "decipher_only")}
-    ca = _certificate(
+    ca = certificate(
         ca_name,
         ca_name,
         ca_key,
@@ -56,7 +38,7 @@ def tls_files(tmp_path_factory):
         (x509.BasicConstraints(ca=True, path_length=0), True),
         (x509.KeyUsage(digital_signature=False, key_encipherment=False, key_cert_sign=True, crl_sign=True, **usage), True),
     )
-    leaf = _certificate(
+    leaf = certificate(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]),
         ca_name,
         key,
@@ -66,11 +48,9 @@ def tls_files(tmp_path_factory):
         (x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False),
         (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False),
     )
-    ca_file, cert_file, key_file = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    ca_file = folder / "ca.pem"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return ca_file, cert_file, key_file
+    return ca_file, *write_pem(leaf, key, folder / "cert.pem", folder / "key.pem")
 
 
 class TlsServer:
