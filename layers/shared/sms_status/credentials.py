@@ -174,10 +174,6 @@ class SecretSource[T]:
         self._parse = parse
         self._fetch = fetch
 
-    def prepare(self) -> None:
-        """Nothing to build at a cold start: the extension answers only once the function is invoked (not during
-        Lambda's init), and its pool costs nothing to create on first use."""
-
     def get(self, *, refresh: bool = False) -> T:
         value = None if refresh else SECRETS.fresh(self.secret_name, self.max_age)
         if value is None:

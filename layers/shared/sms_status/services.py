@@ -100,10 +100,9 @@ def build_service(config: ProviderConfig) -> StatusService:
 
 
 def provider_service(provider: Provider, env: Mapping[str, str]) -> StatusService:
-    """The service a function of `provider` uses while its container is warm (functions/*/app.py keep it)."""
-    service = build_service(ProviderConfig.from_env(provider, env))
-    service.secrets.prepare()
-    return service
+    """The service a function of `provider` uses while its container is warm (functions/*/app.py keep it). Its
+    secret is read by the first lookup: the secrets extension answers only once the function is invoked."""
+    return build_service(ProviderConfig.from_env(provider, env))
 
 
 def measured_lookup(
