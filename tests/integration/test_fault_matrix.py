@@ -120,7 +120,7 @@ def test_every_fault_ends_in_its_pinned_error_within_the_deadline(
 ):
     arrange(fault, provider, sandboxes[provider], short_deadline, monkeypatch, request)
     handler = load_handler(str(provider))
-    handler.service()  # the container's cold start (the Secrets Manager client), before the measured call
+    handler.service()  # the container's cold start (settings, the service), before the measured call
     resource, name, key = ROUTE[provider]
     # The level the functions run at, and urllib3's debug lines (they name hosts and paths). botocore's own debug
     # lines print whole Secrets Manager answers: never run it at DEBUG where logs are kept.
